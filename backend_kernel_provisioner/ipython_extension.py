@@ -1,0 +1,13 @@
+"""IPython extension loaded by the ``backend-python`` kernelspec.
+
+It adds the magics our other kernels have (batch mode, services) to
+ipykernel; each feature registers itself here as it lands.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register our magics with the running IPython shell."""

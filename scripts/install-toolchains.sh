@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install, from Debian's packages, every toolchain and program the tests use,
+# so that no language is skipped. Safe to run again; needs root (or sudo).
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+PACKAGES=(
+  build-essential gcc g++ make git tmux
+  golang-go rustc cargo default-jdk-headless nodejs
+  lua5.4 php-cli ghc r-base-core octave guile-3.0
+  chromium espeak-ng sox openssh-server fonts-dejavu-core
+)
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+# A toolchain already on PATH (for example rustup's rustc) counts as present.
+have() { command -v "$1" >/dev/null 2>&1; }
+filtered=()
+for pkg in "${missing[@]}"; do
+  case "$pkg" in
+    rustc) have rustc || filtered+=("$pkg") ;;
+    cargo) have cargo || filtered+=("$pkg") ;;
+    nodejs) have node || filtered+=("$pkg") ;;
+    default-jdk-headless) have javac || filtered+=("$pkg") ;;
+    *) filtered+=("$pkg") ;;
+  esac
+done
+if [ ${#filtered[@]} -gt 0 ]; then
+  echo "installing: ${filtered[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${filtered[@]}" >/dev/null
+else
+  echo "toolchains: all present"
+fi
