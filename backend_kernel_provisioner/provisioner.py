@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -60,6 +61,11 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
         config=True,
         help="Extra environment variables for the kernel, applied after the environ file.",
     )
+    kernel_options = Dict(
+        config=True,
+        help="Settings for the kernel process itself (for example {\"cflags\": \"-O2\"}); "
+        "passed as JSON in BACKEND_KERNEL_OPTIONS and applied to the kernel's own traits.",
+    )
     runtime_path = Unicode(
         config=True,
         help="The kernel's runtime (interpreter) offered to service templates as {runtime_path}; "
@@ -108,6 +114,8 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
         )
         env.update({k: v for k, v in language_variables(self.language, env).items() if k not in self.extra_env})
         env["BACKEND_KERNEL_LANGUAGE"] = self.language
+        if self.kernel_options:
+            env["BACKEND_KERNEL_OPTIONS"] = json.dumps(self.kernel_options)
         if self.kernel_id:
             env["BACKEND_KERNEL_ID"] = str(self.kernel_id)
         self.child_env = env
