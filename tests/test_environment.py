@@ -59,3 +59,22 @@ async def test_provisioners_do_not_share_connection_info() -> None:
             assert km1.provisioner.connection_info["shell_port"] != km2.provisioner.connection_info["shell_port"]
             assert isinstance(km1.provisioner.connection_info["key"], bytes)
     assert os.environ.get("BACKEND_ENVIRON_FILE") == ""
+
+
+async def test_traits_from_kernelspec_config_file_and_call(tmp_path: Path) -> None:
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets.config import Config
+
+    config = Config({"BackendKernelProvisioner": {"extra_env": {"FROM_CONFIG": "yes"}}})
+    km = AsyncKernelManager(kernel_name="backend-python", config=config)
+    await km.start_kernel(extra_path=[str(tmp_path)])
+    kc = km.client()
+    kc.start_channels()
+    try:
+        await kc.wait_for_ready(timeout=60)
+        assert km.provisioner.language == "python"  # from the kernelspec's provisioner config
+        out = await run_cell(kc, "import os; print(os.environ['FROM_CONFIG'], os.environ['PATH'].split(':')[1])")
+        assert out["stdout"].split() == ["yes", str(tmp_path)]
+    finally:
+        kc.stop_channels()
+        await km.shutdown_kernel()
