@@ -1,0 +1,11 @@
+"""Sphinx configuration: Markdown pages through MyST; built in CI with -W."""
+
+project = "backend-kernel-provisioner"
+author = "backend-kernel-provisioner developers"
+extensions = ["myst_parser"]
+source_suffix = {".md": "markdown"}
+master_doc = "index"
+exclude_patterns = ["_build", "examples/*.ipynb"]
+html_theme = "alabaster"
+myst_heading_anchors = 3
+suppress_warnings = ["myst.xref_missing"]
