@@ -37,10 +37,7 @@ TABLE: dict[str, tuple[str, str, str, str, str]] = {
 def kernel_json(language: str) -> dict:
     display, jlang, *_ = TABLE[language]
     if language == "python":
-        argv = [
-            "python", "-m", "ipykernel_launcher", "-f", "{connection_file}",
-            "--IPKernelApp.extensions=backend_kernel_provisioner.ipython_extension",
-        ]
+        argv = ["python", "-m", "backend_kernel_provisioner.python_kernel", "-f", "{connection_file}"]
     else:
         argv = ["python", "-m", "backend_kernel_provisioner.kernels", language, "-f", "{connection_file}"]
     return {

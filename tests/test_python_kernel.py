@@ -50,3 +50,15 @@ async def test_completion_works() -> None:
         await run_cell(kc, "unusual_variable_name = 1")
         reply = await kc.complete("unusual_var", reply=True, timeout=30)
         assert "unusual_variable_name" in reply["content"]["matches"]
+
+
+async def test_reply_carries_exit_code_and_extension_is_loaded() -> None:
+    async with running_kernel("backend-python") as (_, kc):
+        ok = await run_cell(kc, "1 + 1")
+        assert ok["reply"]["exit_code"] == 0
+        failed = await run_cell(kc, "1 / 0")
+        assert failed["reply"]["status"] == "error" and failed["reply"]["exit_code"] == 1
+        exited = await run_cell(kc, "raise SystemExit(3)")
+        assert exited["reply"]["exit_code"] == 3
+        loaded = await run_cell(kc, "print('backend_kernel_provisioner.ipython_extension' in get_ipython().extension_manager.loaded)")
+        assert loaded["stdout"].strip() == "True"
