@@ -1,0 +1,378 @@
+"""``AgentKernel``: one kernel, driven the way the platform's agent drove the runner."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from jupyter_client.manager import AsyncKernelManager
+
+from jupyter_client.kernelspec import KernelSpecManager
+
+from ..kernelspecs import SPEC_PREFIX, spec_source_dir
+from .console import ConsoleBuffer
+from .events import EventHub
+from .run import Run, Step
+
+#: Batch options in the order they run, the magic each becomes, and the status reporting its end.
+BATCH_STEPS = (("clean", "%clean", "clean-finished"), ("build", "%build", "build-finished"), ("exec", "%exec", "finished"))
+
+
+class AgentError(Exception):
+    """A request the agent client cannot carry out (for example continuing an unknown run)."""
+
+
+class AgentKernel:
+    """A backend kernel with the runner's operations: execute, input, interrupt, services, events."""
+
+    def __init__(self, km: AsyncKernelManager, language: str, *, max_record_bytes: int = 1 << 20) -> None:
+        self.km = km
+        self.language = language
+        self.max_record_bytes = max_record_bytes
+        self.kc = km.client()
+        self.started_at = time.time()
+        self.hub = EventHub()
+        self._run: Run | None = None
+        self._run_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task] = []
+        self._closed = False
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    @classmethod
+    async def start(
+        cls,
+        language: str,
+        *,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+        max_record_bytes: int = 1 << 20,
+        **provisioner_options: Any,
+    ) -> AgentKernel:
+        """Start ``backend-<language>`` through our provisioner; options are its traits."""
+        km = AsyncKernelManager(kernel_name=SPEC_PREFIX + language, kernel_spec_manager=_spec_manager())
+        kwargs: dict[str, Any] = dict(provisioner_options)
+        if cwd is not None:
+            kwargs["cwd"] = cwd
+        if env is not None:
+            import os
+
+            kwargs["env"] = {**os.environ, **env}
+        await km.start_kernel(**kwargs)
+        kernel = cls(km, language, max_record_bytes=max_record_bytes)
+        try:
+            await kernel._connect()
+        except BaseException:
+            await km.shutdown_kernel(now=True)
+            raise
+        return kernel
+
+    async def _connect(self) -> None:
+        self.kc.start_channels()
+        await self.kc.wait_for_ready(timeout=120)
+        for channel in (self.kc.iopub_channel, self.kc.shell_channel, self.kc.stdin_channel):
+            self._tasks.append(asyncio.create_task(self._pump(channel)))
+        self._tasks.append(asyncio.create_task(self._watch_liveness()))
+        self._tasks.append(asyncio.create_task(self._relay_provisioner_events()))
+
+    async def __aenter__(self) -> AgentKernel:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+
+    async def restart(self) -> None:
+        """Restart the kernel process; services and health checks keep running."""
+        await self._abandon_run()
+        await self.km.restart_kernel()
+        await self.kc.wait_for_ready(timeout=120)
+        self.hub.publish({"event": "kernel-restarted", "key": "kernel", "time": time.time()})
+
+    async def shutdown(self) -> None:
+        """Stop the kernel and everything the provisioner started for it."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.kc.stop_channels()
+        await self.km.shutdown_kernel(now=False)
+        self.hub.publish({"event": "kernel-shutdown", "key": "kernel", "time": time.time()})
+        self.hub.close()
+
+    # -- message routing ---------------------------------------------------------------
+
+    async def _pump(self, channel: Any) -> None:
+        while True:
+            msg = await channel.get_msg()
+            self._route(msg)
+
+    def _route(self, msg: dict[str, Any]) -> None:
+        run = self._run
+        parent = msg.get("parent_header", {}).get("msg_id", "")
+        if run is None or not run.owns(parent):
+            return
+        step = run.current
+        assert step is not None
+        kind = msg["header"]["msg_type"]
+        content = msg["content"]
+        if kind == "stream":
+            run.console.add_stream(content.get("name", "stdout"), content.get("text", ""))
+        elif kind in ("display_data", "execute_result", "update_display_data"):
+            run.console.add_display(content.get("data", {}))
+        elif kind == "error":
+            run.console.add_error(content)
+        elif kind == "status" and content.get("execution_state") == "idle":
+            step.idle = True
+        elif kind == "execute_reply":
+            step.reply = content
+        elif kind == "input_request":
+            run.pending_input = content
+        else:
+            return
+        run.changed.set()
+
+    # -- execute -----------------------------------------------------------------------
+
+    async def execute(
+        self,
+        run_id: str,
+        mode: str,
+        text: str,
+        *,
+        opts: dict[str, Any] | None = None,
+        flush_timeout: float = 2.0,
+        exec_timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """One runner request; returns ``{runId, status, exitCode, options, console}``."""
+        if mode in ("query", "batch"):
+            steps = self._steps_for(mode, text, opts or {})
+            await self._begin(run_id, steps)
+        elif mode == "input":
+            run = self._require_run(run_id)
+            if run.pending_input is None:
+                raise AgentError(f"run {run_id!r} is not waiting for input")
+            run.pending_input = None
+            self.kc.input(text)
+        elif mode == "continue":
+            self._require_run(run_id)
+        else:
+            raise AgentError(f"unknown mode {mode!r}; expected query, batch, input or continue")
+        return await self._collect(run_id, flush_timeout, exec_timeout)
+
+    def _steps_for(self, mode: str, text: str, opts: dict[str, Any]) -> list[Step]:
+        if mode == "query":
+            return [Step(text, "finished")]
+        steps = [
+            Step(f"{magic} {opts[key]}".rstrip(), status)
+            for key, magic, status in BATCH_STEPS
+            if (opts.get(key) or "").strip()
+        ]
+        return steps or [Step("", "finished")]
+
+    def _require_run(self, run_id: str) -> Run:
+        run = self._run
+        if run is None or run.run_id != run_id:
+            raise AgentError(f"run {run_id!r} is not the active run")
+        return run
+
+    async def _begin(self, run_id: str, steps: list[Step]) -> None:
+        """Wait for any other run to finish (one run at a time), then send the first step."""
+        while True:
+            current = self._run
+            if current is None or current.finished.is_set():
+                break
+            if current.run_id == run_id:
+                raise AgentError(f"run {run_id!r} is already running; use mode 'continue'")
+            await current.finished.wait()
+        async with self._run_lock:
+            self._run = Run(run_id, steps, ConsoleBuffer(self.max_record_bytes))
+            self._send_current()
+
+    def _send_current(self) -> None:
+        run = self._run
+        assert run is not None
+        step = run.current
+        if step is None:
+            return
+        if not step.code:
+            step.reply, step.idle = {"status": "ok", "exit_code": 0}, True
+            run.changed.set()
+            return
+        step.msg_id = self.kc.execute(step.code, allow_stdin=True, stop_on_error=False)
+
+    async def _collect(self, run_id: str, flush_timeout: float, exec_timeout: float | None) -> dict[str, Any]:
+        run = self._require_run(run_id)
+        loop = asyncio.get_running_loop()
+        flush_deadline = loop.time() + flush_timeout
+        while True:
+            step = run.current
+            assert step is not None
+            if step.done:
+                return self._finish_step(run, step)
+            if run.pending_input is not None:
+                password = bool(run.pending_input.get("password"))
+                return self._result(run, "waiting-input", None, {"is_password": password})
+            if exec_timeout is not None and time.monotonic() - run.started >= exec_timeout:
+                return await self._time_out(run)
+            wait_for = flush_deadline - loop.time()
+            if exec_timeout is not None:
+                wait_for = min(wait_for, run.started + exec_timeout - time.monotonic())
+            if flush_deadline - loop.time() <= 0:
+                return self._result(run, "continued", None)
+            run.changed.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(run.changed.wait(), max(wait_for, 0))
+
+    def _finish_step(self, run: Run, step: Step) -> dict[str, Any]:
+        result = self._result(run, step.finished_status, step.exit_code)
+        run.index += 1
+        if run.current is None:
+            run.finished.set()
+        else:
+            self._send_current()
+        return result
+
+    async def _time_out(self, run: Run) -> dict[str, Any]:
+        """The run outlived ``exec_timeout``: interrupt it and report ``exec-timeout``."""
+        await self.interrupt()
+        step = run.current
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._until_done(run), 10)
+        exit_code = step.exit_code if step is not None and step.reply is not None else None
+        run.index = len(run.steps)
+        run.finished.set()
+        return self._result(run, "exec-timeout", exit_code)
+
+    async def _until_done(self, run: Run) -> None:
+        while run.current is not None and not run.current.done:
+            run.changed.clear()
+            await run.changed.wait()
+
+    def _result(self, run: Run, status: str, exit_code: int | None, options: dict | None = None) -> dict[str, Any]:
+        return {
+            "runId": run.run_id,
+            "status": status,
+            "exitCode": exit_code,
+            "options": options,
+            "console": run.console.take(),
+        }
+
+    async def _abandon_run(self) -> None:
+        run = self._run
+        if run is not None and not run.finished.is_set():
+            run.index = len(run.steps)
+            run.finished.set()
+
+    # -- beside the running task ------------------------------------------------------------
+
+    async def interrupt(self) -> None:
+        """Stop the running cell (the kernel forwards it to the child's process tree)."""
+        await self.km.interrupt_kernel()
+
+    async def complete(self, text: str, opts: dict[str, Any] | None = None) -> list[str]:
+        """Completion candidates for ``text`` (or ``opts['code']``) at the cursor."""
+        opts = opts or {}
+        code = opts.get("code", text)
+        cursor = _cursor_position(code, opts)
+        reply = await self._request("complete", code, cursor)
+        return list(reply.get("matches", []))
+
+    async def check_status(self) -> dict[str, Any]:
+        """Liveness in the runner's shape, plus the kernel's state."""
+        return {
+            "started_at": self.started_at,
+            "alive": await self.km.is_alive(),
+            "language": self.language,
+            "kernel_id": self.km.kernel_id,
+            "running_run": self._run.run_id if self._run and not self._run.finished.is_set() else None,
+        }
+
+    async def _request(self, method: str, *args: Any, timeout: float = 30) -> dict[str, Any]:
+        """A shell request from a private client, so its reply never crosses the pumps."""
+        client = self.km.client()
+        client.start_channels(iopub=False, stdin=False, hb=False, control=False)
+        try:
+            msg_id = getattr(client, method)(*args)
+            deadline = time.monotonic() + timeout
+            while True:
+                msg = await client.shell_channel.get_msg(timeout=max(0.1, deadline - time.monotonic()))
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    return msg["content"]
+        finally:
+            client.stop_channels()
+
+    # -- services and models (the provisioner's API) ---------------------------------------------
+
+    @property
+    def provisioner(self) -> Any:
+        return self.km.provisioner
+
+    async def start_service(self, info: dict[str, Any]) -> dict[str, Any]:
+        return await self.provisioner.services.start_service(info)
+
+    async def shutdown_service(self, name: str) -> None:
+        await self.provisioner.services.shutdown_service(name)
+
+    async def get_service_apps(self, name: str | None = None) -> dict[str, Any]:
+        return {"status": "done", "data": await _maybe_await(self.provisioner.services.get_apps(name))}
+
+    async def start_model_service(self, model_info: dict[str, Any]) -> dict[str, Any]:
+        return await self.provisioner.start_model_service(model_info)
+
+    def notify_event(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """``{"type": "oom"}``: log (and return) the process trees that likely were killed."""
+        monitor = getattr(self.provisioner, "process_monitor", None)
+        if data.get("type") != "oom" or monitor is None:
+            return []
+        return monitor.report_vanished()
+
+    # -- events --------------------------------------------------------------------------------
+
+    def events(self) -> AsyncIterator[dict[str, Any]]:
+        """Current state of every model and service first, then each change."""
+        return self.hub.subscribe()
+
+    async def _relay_provisioner_events(self) -> None:
+        subscribe = getattr(self.provisioner, "subscribe_events", None)
+        if subscribe is None:
+            return
+        async for event in subscribe():
+            self.hub.publish(event)
+
+    async def _watch_liveness(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if self.km.has_kernel and not await self.km.is_alive() and not self._closed:
+                self.hub.publish({"event": "kernel-died", "key": "kernel", "time": time.time()})
+                await self._abandon_run()
+                while not await self.km.is_alive():
+                    await asyncio.sleep(1.0)
+
+
+def _spec_manager() -> KernelSpecManager:
+    """Installed kernelspecs, falling back to the ones this package ships."""
+    manager = KernelSpecManager()
+    manager.kernel_dirs.append(str(spec_source_dir()))
+    return manager
+
+
+def _cursor_position(code: str, opts: dict[str, Any]) -> int:
+    """Cursor offset from the runner's ``row``/``col`` (0-based), else the end of the code."""
+    if "row" in opts and "col" in opts:
+        lines = code.split("\n")
+        row = min(int(opts["row"]), len(lines) - 1)
+        return sum(len(line) + 1 for line in lines[:row]) + min(int(opts["col"]), len(lines[row]))
+    return len(code)
+
+
+async def _maybe_await(value: Any) -> Any:
+    if asyncio.iscoroutine(value):
+        return await value
+    return value

@@ -1,0 +1,64 @@
+"""The agent client: the runner's operations and result shape (issue 8)."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend_kernel_provisioner.agent import AgentError, AgentKernel
+from backend_kernel_provisioner.agent.console import ConsoleBuffer, cut_utf8
+
+
+def test_console_merges_streams_of_one_kind() -> None:
+    console = ConsoleBuffer(1000)
+    console.add_stream("stdout", "a")
+    console.add_stream("stdout", "b")
+    console.add_stream("stderr", "c")
+    console.add_display({"image/png": "iVBOR", "text/plain": "<Figure>"})
+    console.add_stream("stdout", "d")
+    assert console.take() == [["stdout", "ab"], ["stderr", "c"], ["media", ["image/png", "iVBOR"]], ["stdout", "d"]]
+    assert console.take() == []
+
+
+def test_records_cut_on_character_boundaries() -> None:
+    text = "é" * 10  # 2 bytes each
+    cut = cut_utf8(text, 5)
+    assert cut.startswith("éé\n") and "\ufffd" not in cut
+    assert "[output truncated: 16 bytes dropped]" in cut
+    console = ConsoleBuffer(7)
+    for ch in "日本語テキスト":  # 3-byte characters arriving one chunk at a time
+        console.add_stream("stdout", ch)
+    (kind, merged), = console.take()
+    assert merged.startswith("日本\n") and "\ufffd" not in merged
+
+
+async def test_python_query_input_continue_and_timeout() -> None:
+    async with await AgentKernel.start("python") as kernel:
+        result = await kernel.execute("r1", "query", "import sys\nprint('out')\nprint('err', file=sys.stderr)")
+        assert result["status"] == "finished" and result["exitCode"] == 0
+        assert result["console"] == [["stdout", "out\n"], ["stderr", "err\n"]]
+
+        waiting = await kernel.execute("r2", "query", "answer = input('name? ')\nprint('got', answer)")
+        assert waiting["status"] == "waiting-input"
+        assert waiting["options"] == {"is_password": False}
+        done = await kernel.execute("r2", "input", "bob")
+        assert done["status"] == "finished" and done["console"] == [["stdout", "got bob\n"]]
+
+        slow = "import time\nfor i in range(4):\n    print(i, flush=True)\n    time.sleep(0.5)"
+        first = await kernel.execute("r3", "query", slow, flush_timeout=0.6)
+        assert first["status"] == "continued"
+        rest = await kernel.execute("r3", "continue", "", flush_timeout=10)
+        assert rest["status"] == "finished"
+        printed = "".join(text for kind, text in first["console"] + rest["console"] if kind == "stdout")
+        assert printed == "0\n1\n2\n3\n"
+
+        timed_out = await kernel.execute("r4", "query", "import time; time.sleep(60)", exec_timeout=1)
+        assert timed_out["status"] == "exec-timeout"
+        after = await kernel.execute("r5", "query", "raise SystemExit(4)")
+        assert after["status"] == "finished" and after["exitCode"] == 4
+
+        assert "import" in await kernel.complete("impo")
+        status = await kernel.check_status()
+        assert status["alive"] is True and status["started_at"] > 0
+
+        with pytest.raises(AgentError):
+            await kernel.execute("nope", "continue", "")
