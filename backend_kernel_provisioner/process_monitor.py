@@ -1,0 +1,120 @@
+"""Remembers recent process tables so an out-of-memory notice can name what vanished.
+
+The runner's step 6: on ``{"type": "oom"}`` the agent asks which process
+trees were likely killed; we answer with the processes seen in the last
+snapshots that are gone now, each with its parent chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import deque
+from dataclasses import asdict, dataclass
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    pid: int
+    ppid: int
+    start_time: float  # seconds since boot
+    vm_bytes: int
+    rss_bytes: int
+    cmdline: str
+
+
+def _boot_uptime() -> float:
+    with open("/proc/uptime") as fh:
+        return float(fh.read().split()[0])
+
+
+def read_process(pid: int) -> ProcessInfo | None:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            stat = fh.read()
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return None
+    name = stat[stat.index("(") + 1 : stat.rindex(")")]
+    fields = stat.rsplit(")", 1)[1].split()
+    return ProcessInfo(
+        pid=pid,
+        ppid=int(fields[1]),
+        start_time=int(fields[19]) / _TICKS,
+        vm_bytes=int(fields[20]),
+        rss_bytes=int(fields[21]) * _PAGE,
+        cmdline=cmdline or f"[{name}]",
+    )
+
+
+def process_table() -> dict[int, ProcessInfo]:
+    table = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            info = read_process(int(entry))
+            if info is not None:
+                table[info.pid] = info
+    return table
+
+
+class ProcessMonitor:
+    """Keeps the last few process tables; ``report_vanished`` compares them with now."""
+
+    def __init__(self, interval: float = 5.0, keep: int = 6, log: logging.Logger | None = None) -> None:
+        self.interval = interval
+        self.snapshots: deque[dict[int, ProcessInfo]] = deque(maxlen=keep)
+        self.log = log or logging.getLogger(__name__)
+        self._task: asyncio.Task | None = None
+
+    def snapshot(self) -> None:
+        self.snapshots.append(process_table())
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.to_thread(self.snapshot)
+            await asyncio.sleep(self.interval)
+
+    def report_vanished(self) -> list[dict]:
+        """Processes remembered but gone now (biggest RSS first), each with its parent chain; logged."""
+        now = process_table()
+        remembered: dict[int, ProcessInfo] = {}
+        for table in self.snapshots:
+            remembered.update(table)
+        uptime = _boot_uptime()
+        vanished = [
+            info for pid, info in remembered.items()
+            if pid not in now or now[pid].start_time != info.start_time
+        ]
+        vanished.sort(key=lambda info: info.rss_bytes, reverse=True)
+        report = []
+        for info in vanished:
+            chain = []
+            parent = info.ppid
+            while parent and parent in remembered and len(chain) < 32:
+                chain.append({"pid": parent, "cmdline": remembered[parent].cmdline})
+                parent = remembered[parent].ppid
+            entry = {**asdict(info), "elapsed": max(0.0, uptime - info.start_time), "parents": chain}
+            report.append(entry)
+            self.log.warning(
+                "OOM suspect: pid=%d elapsed=%.0fs vm=%d rss=%d cmd=%s parents=%s",
+                info.pid, entry["elapsed"], info.vm_bytes, info.rss_bytes, info.cmdline,
+                " <- ".join(str(p["pid"]) for p in chain),
+            )
+        return report
+
+

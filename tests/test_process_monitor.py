@@ -1,0 +1,31 @@
+"""The process monitor names processes that vanished (the runner's OOM report)."""
+
+from __future__ import annotations
+
+import subprocess
+
+from backend_kernel_provisioner.process_monitor import ProcessMonitor
+
+
+def test_vanished_process_is_reported_with_its_parent_chain() -> None:
+    parent = subprocess.Popen(["bash", "-c", "sleep 300 & wait"])
+    monitor = ProcessMonitor()
+    try:
+        for _ in range(100):
+            monitor.snapshot()
+            children = [p for p in monitor.snapshots[-1].values() if p.ppid == parent.pid]
+            if children:
+                break
+        (sleeper,) = children
+        assert sleeper.cmdline == "sleep 300"
+        subprocess.run(["kill", "-9", str(sleeper.pid)], check=True)
+        parent.wait(timeout=10)
+        report = monitor.report_vanished()
+        entry = next(e for e in report if e["pid"] == sleeper.pid)
+        assert entry["cmdline"] == "sleep 300"
+        assert entry["rss_bytes"] > 0 and entry["elapsed"] >= 0
+        assert entry["parents"][0]["pid"] == parent.pid
+        assert not any(e["pid"] == monitor.snapshots[-1][parent.pid].ppid for e in report)
+    finally:
+        parent.kill()
+        parent.wait()
