@@ -1,0 +1,87 @@
+"""JupyterLab in a real headless Chromium: launcher, a C notebook with stdin, interrupt (issue 9)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.browser_lab import CHROMIUM_ARGS, chromium_path, jupyterlab_server
+from tests.helpers import require_programs
+
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
+SCANF_CELL = (
+    '#include <stdio.h>\n'
+    'int main(void) { char name[64]; printf("name? "); fflush(stdout);\n'
+    'if (scanf("%63s", name) != 1) return 2; printf("hello, %s!\\n", name); return 0; }'
+)
+LOOP_CELL = "int main(void) { for (;;) {} }"
+AFTER_CELL = '#include <stdio.h>\nint main(void) { puts("still alive"); return 0; }'
+
+
+@pytest.fixture
+def browser_page():
+    chromium = chromium_path()
+    if chromium is None:
+        pytest.skip("browser not installed: missing chromium (Debian package chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(60_000)
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def run_cell(page, code: str) -> None:
+    """Type ``code`` into the active cell's editor and run it with Shift+Enter."""
+    editor = page.locator(".jp-Notebook .jp-Cell.jp-mod-active .cm-content").first
+    editor.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.press("Delete")
+    editor.fill(code)
+    page.keyboard.press("Shift+Enter")
+
+
+def test_c_notebook_reads_stdin_and_interrupts(tmp_path: Path, browser_page) -> None:
+    require_programs("gcc")
+    page = browser_page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with jupyterlab_server(tmp_path) as url:
+        page.goto(url)
+        launcher = page.locator(".jp-Launcher")
+        launcher.wait_for()
+        for title in ("C (backend)", "Python 3 (backend)", "Go (backend)", "Rust (backend)"):
+            card = launcher.locator(f'.jp-LauncherCard[title="{title}"]').first
+            card.wait_for()
+            logo = card.locator("img").first
+            assert logo.evaluate("img => img.complete && img.naturalWidth > 0"), f"no logo for {title}"
+
+        launcher.locator('.jp-LauncherCard[title="C (backend)"]').first.click()
+        page.locator(".jp-Notebook").wait_for()
+        page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle'], .jp-Toolbar-kernelStatus").first.wait_for()
+        page.wait_for_function(
+            "() => document.querySelector('.jp-Toolbar-kernelName')?.textContent.includes('C (backend)')"
+        )
+
+        run_cell(page, SCANF_CELL)
+        stdin_box = page.locator(".jp-Stdin-input")
+        stdin_box.wait_for()
+        stdin_box.fill("lab")
+        stdin_box.press("Enter")
+        page.locator(".jp-OutputArea-output", has_text="hello, lab!").wait_for()
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab-c-stdin.png"))
+
+        run_cell(page, LOOP_CELL)
+        page.wait_for_function("() => document.querySelectorAll('.jp-InputPrompt')[1]?.textContent.includes('*')")
+        page.locator('jp-button[data-command="notebook:interrupt-kernel"], button[data-command="notebook:interrupt-kernel"]').first.click()
+        page.wait_for_function(
+            "() => !document.querySelectorAll('.jp-InputPrompt')[1]?.textContent.includes('*')", timeout=30_000
+        )
+        run_cell(page, AFTER_CELL)
+        page.locator(".jp-OutputArea-output", has_text="still alive").wait_for()
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab-c.png"), full_page=True)
+    assert (ARTIFACTS / "jupyterlab-c.png").stat().st_size > 10_000
