@@ -1,0 +1,54 @@
+"""Each service's output in its own size-capped, rotating log file."""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from pathlib import Path
+
+
+class RotatingLog:
+    """Appends bytes to ``path``; past ``max_bytes`` it shifts ``path`` to ``path.1`` ... ``path.N``."""
+
+    def __init__(self, path: str | os.PathLike[str], max_bytes: int = 5 * 1024 * 1024, backups: int = 2) -> None:
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "ab")
+
+    def write(self, data: bytes) -> None:
+        if self._fh.closed:
+            self._fh = open(self.path, "ab")
+        self._fh.write(data)
+        self._fh.flush()
+        if self._fh.tell() >= self.max_bytes:
+            self._rotate()
+
+    def line(self, text: str) -> None:
+        """A line from the manager itself (prestart logs, exits), marked as such."""
+        self.write(f"[service-manager] {text}\n".encode("utf-8", "replace"))
+
+    def _rotate(self) -> None:
+        self._fh.close()
+        for index in range(self.backups, 0, -1):
+            src = self.path.with_name(f"{self.path.name}.{index - 1}") if index > 1 else self.path
+            if src.exists():
+                os.replace(src, self.path.with_name(f"{self.path.name}.{index}"))
+        if self.backups == 0:
+            self.path.unlink(missing_ok=True)
+        self._fh = open(self.path, "ab")
+
+    def read(self, tail: int | None = None) -> str:
+        """The current file's text, or only its last ``tail`` lines."""
+        try:
+            with open(self.path, "rb") as fh:
+                if tail is None:
+                    return fh.read().decode("utf-8", "replace")
+                lines = deque(fh, maxlen=tail)
+        except FileNotFoundError:
+            return ""
+        return b"".join(lines).decode("utf-8", "replace")
+
+    def close(self) -> None:
+        self._fh.close()
