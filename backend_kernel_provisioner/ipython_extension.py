@@ -11,3 +11,6 @@ from typing import Any
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register our magics with the running IPython shell."""
+    from .services.magics import register_ipython as register_service_magics
+
+    register_service_magics(ipython)

@@ -16,9 +16,10 @@ import sys
 from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
-from traitlets import Dict, Float, List, Unicode, default
+from traitlets import Bool, Dict, Float, Int, List, Unicode, default
 
 from .environment import build_child_environment, language_bin_dirs, language_variables
+from .services.lifecycle import KernelServices
 
 
 def _env_or(name: str, fallback: str) -> str:
@@ -72,6 +73,53 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
         "default: the Python running the Jupyter server.",
     )
 
+    # -- services (backend_kernel_provisioner/services) ------------------------------------
+    service_defs_dir = Unicode(
+        config=True,
+        help="Folder of JSON service definitions (<name>.json) "
+        "(env: BACKEND_SERVICE_DEFS_DIR; default /etc/backend.ai/service-defs where it exists).",
+    )
+    autostart_services = List(
+        Unicode(),
+        config=True,
+        help="Services started once with the kernel (they survive restarts); a failure is logged, not fatal.",
+    )
+    intrinsic_services = List(
+        Unicode(),
+        config=True,
+        help="Built-in services (sshd, ttyd) started with the kernel when their programs exist "
+        "(env: BACKEND_INTRINSIC_SERVICES, comma-separated; default sshd,ttyd where /etc/backend.ai exists).",
+    )
+    autostart_wait = Bool(
+        True, config=True, help="Wait in the launch for auto-started services to be ready (else start them behind)."
+    )
+    service_policies = Dict(
+        config=True,
+        help="Per service name (or \"*\"): {\"restart\": \"on-failure\"|\"always\"|\"never\" or "
+        "{policy, max_retries, min_uptime, backoff, max_backoff}, \"readiness\": \"tcp\"|\"http\"|\"none\" or "
+        "{type, path, status, timeout}}; overrides the definition.",
+    )
+    service_start_timeout = Float(
+        30.0, config=True, help="Seconds a service may take until its port accepts connections."
+    )
+    service_stop_grace = Float(5.0, config=True, help="Seconds between SIGTERM and SIGKILL when a service stops.")
+    prestart_command_timeout = Float(
+        30.0, config=True, help="Seconds a run_command prestart action may run before it is killed."
+    )
+    service_log_max_bytes = Int(
+        5 * 1024 * 1024, config=True, help="Size at which a service's log file is rotated."
+    )
+    service_log_backups = Int(2, config=True, help="Rotated log files kept per service.")
+
+    @default("service_defs_dir")
+    def _default_service_defs_dir(self) -> str:
+        return _env_or("BACKEND_SERVICE_DEFS_DIR", _existing("/etc/backend.ai/service-defs"))
+
+    @default("intrinsic_services")
+    def _default_intrinsic_services(self) -> list[str]:
+        fallback = "sshd,ttyd" if os.path.isdir("/etc/backend.ai") else ""
+        return [n.strip() for n in _env_or("BACKEND_INTRINSIC_SERVICES", fallback).split(",") if n.strip()]
+
     @default("environ_file")
     def _default_environ_file(self) -> str:
         return _env_or("BACKEND_ENVIRON_FILE", _existing("/home/config/environ.txt"))
@@ -90,6 +138,7 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
         self.connection_info = {}
         self.child_env: dict[str, str] = {}
         self.bootstrap_exit_code: int | None = None
+        self._kernel_services: KernelServices | None = None
 
     # -- configuration from start_kernel() -----------------------------------------
 
@@ -118,6 +167,7 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
             env["BACKEND_KERNEL_OPTIONS"] = json.dumps(self.kernel_options)
         if self.kernel_id:
             env["BACKEND_KERNEL_ID"] = str(self.kernel_id)
+        env.update(await self._services_pre_launch())
         self.child_env = env
         kwargs["env"] = env
         return await super().pre_launch(**kwargs)
@@ -125,6 +175,12 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
     async def post_launch(self, **kwargs: Any) -> None:
         await super().post_launch(**kwargs)
         await self._run_bootstrap(kwargs.get("cwd"))
+        await self._services_post_launch(kwargs)
+
+    async def cleanup(self, restart: bool = False) -> None:
+        await super().cleanup(restart=restart)
+        if not restart:
+            await self._services_shutdown()
 
     async def _run_bootstrap(self, cwd: str | None) -> None:
         script = self.bootstrap_script
@@ -149,3 +205,48 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
             self.bootstrap_exit_code = await proc.wait()
             self.log.warning("bootstrap script %s timed out after %ss", script, self.bootstrap_timeout)
         self.log.info("bootstrap script %s exited with code %s", script, self.bootstrap_exit_code)
+
+    # -- services: one manager per kernel, surviving restarts -------------------------------
+
+    @property
+    def kernel_services(self) -> KernelServices:
+        """The kernel's services bundle (manager + control channel), created on first use."""
+        if self._kernel_services is None:
+            self._kernel_services = KernelServices(self.log)
+        return self._kernel_services
+
+    @property
+    def services(self) -> Any:
+        """The kernel's :class:`~backend_kernel_provisioner.services.ServiceManager` (the Python API)."""
+        return self.kernel_services.manager
+
+    def subscribe_events(self) -> Any:
+        """Service (and model) events: the current state of each first, then every change."""
+        return self.services.subscribe()
+
+    async def _services_pre_launch(self) -> dict[str, str]:
+        """The control channel's variables for the kernel process."""
+        return await self.kernel_services.control_env()
+
+    async def _services_post_launch(self, kwargs: dict[str, Any]) -> None:
+        await self.kernel_services.launched(
+            [*self.intrinsic_services, *self.autostart_services],
+            wait=self.autostart_wait,
+            env=dict(self.child_env),
+            home=kwargs.get("cwd") or os.getcwd(),
+            kernel_id=str(self.kernel_id or ""),
+            runtime_path=self.runtime_path,
+            defs_dir=self.service_defs_dir,
+            policies=dict(self.service_policies),
+            start_timeout=self.service_start_timeout,
+            stop_grace=self.service_stop_grace,
+            command_timeout=self.prestart_command_timeout,
+            log_max_bytes=self.service_log_max_bytes,
+            log_backups=self.service_log_backups,
+        )
+
+    async def _services_shutdown(self) -> None:
+        """The kernel is really shutting down: stop every service; nothing is left running."""
+        bundle, self._kernel_services = self._kernel_services, None
+        if bundle is not None:
+            await bundle.shutdown()

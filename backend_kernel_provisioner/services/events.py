@@ -7,7 +7,6 @@ then every event published afterwards, in order.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 _END = None
@@ -42,13 +41,36 @@ class EventBus:
         for queue in self._subscribers:
             queue.put_nowait(_END)
 
-    async def subscribe(self) -> AsyncIterator[dict[str, Any]]:
+    def subscribe(self) -> "Subscription":
+        """Registered at once (not on first iteration), so nothing published after this call is missed."""
         queue: asyncio.Queue = asyncio.Queue()
         for event in self.snapshot():
             queue.put_nowait(event)
         self._subscribers.append(queue)
-        try:
-            while (event := await queue.get()) is not _END:
-                yield event
-        finally:
-            self._subscribers.remove(queue)
+        return Subscription(self, queue)
+
+
+class Subscription:
+    """An async iterator over one subscriber's queue; ``aclose()`` unsubscribes."""
+
+    def __init__(self, bus: EventBus, queue: asyncio.Queue) -> None:
+        self._bus = bus
+        self._queue = queue
+        self._done = False
+
+    def __aiter__(self) -> "Subscription":
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        if self._done:
+            raise StopAsyncIteration
+        event = await self._queue.get()
+        if event is _END:
+            await self.aclose()
+            raise StopAsyncIteration
+        return event
+
+    async def aclose(self) -> None:
+        self._done = True
+        if self._queue in self._bus._subscribers:
+            self._bus._subscribers.remove(self._queue)
