@@ -9,16 +9,15 @@ transition.  Optionally a model server that stays unhealthy for a while is resta
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import signal
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .health import HealthChecker, HealthEvent
 from .models import ModelDefinitionError, ModelInfo, load_model_definition, parse_model_info
+from .services import ServiceDefinitionError, ServiceManager, run_prestart_actions
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +58,11 @@ class ModelServiceRunner:
         launcher: ModelLauncher,
         events: EventSink,
         *,
-        variables: Callable[[], Mapping[str, Any]] = dict,
         restart_after_unhealthy: float = 0.0,
         probe_host: str = "localhost",
     ) -> None:
         self.launcher = launcher
         self.events = events
-        self.variables = variables
         self.restart_after_unhealthy = restart_after_unhealthy
         self.probe_host = probe_host
         self.models: dict[str, RunningModel] = {}
@@ -99,10 +96,9 @@ class ModelServiceRunner:
         checker.start()
         return {"status": "started"}
 
-    def _variables_for(self, info: ModelInfo) -> dict[str, Any]:
-        variables = dict(self.variables())
-        variables.update(ports=[info.service.port], model_path=info.model_path)
-        return variables
+    @staticmethod
+    def _variables_for(info: ModelInfo) -> dict[str, Any]:
+        return {"ports": [info.service.port], "model_path": info.model_path}
 
     # -- health --------------------------------------------------------------------------------
 
@@ -160,54 +156,45 @@ class ModelServiceRunner:
                 log.warning("model %s did not stop cleanly: %s", running.info.name, exc)
 
 
-class SubprocessLauncher:
-    """Stand-in launcher until the service manager takes over: one process group per model."""
+class ServiceManagerLauncher:
+    """Model servers as supervised processes of the kernel's service manager."""
 
-    def __init__(self, env: Callable[[], Mapping[str, str]] = dict, *, exit_check: float = 0.3) -> None:
-        self.env = env
-        self.exit_check = exit_check
-        self.processes: dict[str, asyncio.subprocess.Process] = {}
+    def __init__(self, manager: ServiceManager, *, exit_check: float = 0.3) -> None:
+        self.manager = manager
+        self.exit_check = exit_check  # a server that dies at once is reported failed, with its code
+
+    def variables(self) -> dict[str, Any]:
+        context = self.manager.context
+        return {"runtime_path": context.runtime_path, "home": context.home, "kernel_id": context.kernel_id}
 
     async def start(self, model: ModelInfo, variables: dict[str, Any]) -> None:
-        command = model.service.start_command
-        argv = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
-        cwd = model.model_path or variables.get("home") or None
-        if cwd and not os.path.isdir(cwd):
+        name = model.service_name
+        cwd = model.model_path or self.manager.context.home
+        if not os.path.isdir(cwd):
             raise ModelStartError(f"model_path {cwd!r} is not a folder")
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, cwd=cwd, env=dict(self.env()) or None, stdin=asyncio.subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=_default_signals,
+            await run_prestart_actions(
+                model.service.pre_start_actions, {**self.variables(), **variables}, f"model {model.name!r}",
+                cwd=cwd, tempdir=self.manager.work_dir, command_timeout=self.manager.context.command_timeout,
+                log=lambda level, message: log.log(level, "model %s: %s", model.name, message),
             )
-        except FileNotFoundError:
-            raise ModelStartError(f"executable not found: {argv[0]}") from None
-        except PermissionError:
-            raise ModelStartError(f"not executable: {argv[0]}") from None
-        self.processes[model.service_name] = proc
-        try:
-            code = await asyncio.wait_for(proc.wait(), self.exit_check)
-        except asyncio.TimeoutError:
-            return
-        self.processes.pop(model.service_name, None)
-        raise ModelStartError(f"{argv[0]} exited with code {code}")
+        except ServiceDefinitionError as exc:
+            raise ModelStartError(str(exc)) from None
+        command = model.service.start_command
+        argv = ["/bin/sh", "-c", command] if isinstance(command, str) else command
+        result = await self.manager.start_process(
+            name, argv, cwd=cwd, ports=[model.service.port], wait_for_port=False, kind="model"
+        )
+        if result["status"] == "failed":
+            raise ModelStartError(result["error"])
+        await asyncio.sleep(self.exit_check)
+        status = self.manager.status(name)
+        if status["status"] not in ("starting", "running"):
+            raise ModelStartError(status.get("error") or f"the model server is {status['status']}")
 
     async def stop(self, model: ModelInfo) -> None:
-        proc = self.processes.pop(model.service_name, None)
-        if proc is None or proc.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), 5)
-        except asyncio.TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
-
-
-def _default_signals() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        if model.service_name in self.manager.services:
+            await self.manager.shutdown_service(model.service_name)
 
 
 async def _models_only(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:

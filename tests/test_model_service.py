@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from backend_kernel_provisioner.agent.events import EventHub
-from backend_kernel_provisioner.model_service import ModelServiceRunner, SubprocessLauncher
+from backend_kernel_provisioner.model_service import ModelServiceRunner, ServiceManagerLauncher
 from backend_kernel_provisioner.models import ModelDefinitionError
+from backend_kernel_provisioner.services import ManagerContext, ServiceManager
 
 from .test_health import wait_for
 
@@ -71,12 +71,22 @@ class Collector:
         await asyncio.gather(self.task, return_exceptions=True)
 
 
+def make_runner(home: Path, **options) -> ModelServiceRunner:
+    manager = ServiceManager(ManagerContext(env=dict(os.environ), home=str(home), stop_grace=2))
+    return ModelServiceRunner(ServiceManagerLauncher(manager), manager.bus, probe_host="127.0.0.1", **options)
+
+
+def server_process(runner: ModelServiceRunner, model: str):
+    """The model server's process, as the service manager runs it."""
+    return runner.launcher.manager.services[runner.models[model].info.service_name].proc
+
+
 @pytest.fixture
-async def runner():
-    launcher = SubprocessLauncher(lambda: os.environ)
-    model_runner = ModelServiceRunner(launcher, EventHub(), probe_host="127.0.0.1")
+async def runner(tmp_path):
+    model_runner = make_runner(tmp_path)
     yield model_runner
     await model_runner.stop_all()
+    await model_runner.launcher.manager.close()
 
 
 async def test_example_model_healthy_unhealthy_after_retries_then_healthy(runner, tmp_path):
@@ -89,9 +99,8 @@ async def test_example_model_healthy_unhealthy_after_retries_then_healthy(runner
         assert running.info.service_name == f"echo-model-{port}"
         await wait_for(lambda: collector.states("echo-model") == [True])
 
-        proc = runner.launcher.processes[running.info.service_name]
+        proc = server_process(runner, "echo-model")
         os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
         failures_seen: list[int] = []
 
         def unhealthy() -> bool:
@@ -105,7 +114,7 @@ async def test_example_model_healthy_unhealthy_after_retries_then_healthy(runner
         assert failures_seen[-1] == max_retries + 1
         await wait_for(lambda: collector.states("echo-model") == [True, False])
 
-        await runner.launcher.start(running.info, {})  # the server comes back
+        await runner.launcher.start(running.info, runner._variables_for(running.info))  # it comes back
         await wait_for(lambda: collector.states("echo-model") == [True, False, True])
         probes = running.checker.counters.probes
         await wait_for(lambda: running.checker.counters.probes >= probes + 3)
@@ -169,22 +178,22 @@ async def test_failed_start_gives_a_reason(runner, tmp_path, command, model_path
 
 
 async def test_restart_policy_restarts_an_unhealthy_server(tmp_path):
-    launcher = SubprocessLauncher(lambda: os.environ)
-    runner = ModelServiceRunner(launcher, EventHub(), probe_host="127.0.0.1", restart_after_unhealthy=0.5)
+    runner = make_runner(tmp_path, restart_after_unhealthy=0.5)
     path, _ = variant("model-definition.yaml", tmp_path, interval=0.1, max_retries=1)
     collector = Collector(runner)
     try:
         await runner.start_definition(str(path))
         await wait_for(lambda: collector.states("echo-model") == [True])
         running = runner.models["echo-model"]
-        first = launcher.processes[running.info.service_name]
+        first = server_process(runner, "echo-model")
         os.killpg(first.pid, signal.SIGKILL)
         await wait_for(lambda: collector.states("echo-model") == [True, False, True], timeout=30)
         assert running.restarts == 1
-        assert launcher.processes[running.info.service_name].pid != first.pid
+        assert server_process(runner, "echo-model").pid != first.pid
     finally:
         await collector.close()
         await runner.stop_all()
+        await runner.launcher.manager.close()
 
 
 async def test_stop_all_stops_servers_and_checkers(runner, tmp_path):
@@ -192,10 +201,45 @@ async def test_stop_all_stops_servers_and_checkers(runner, tmp_path):
     await runner.start_definition(str(path))
     await wait_for(lambda: runner.health() == {"echo-model": True})
     running = runner.models["echo-model"]
-    proc = runner.launcher.processes[running.info.service_name]
+    proc = server_process(runner, "echo-model")
     await runner.stop_all()
     assert proc.returncode is not None
     assert not running.checker.running
     assert runner.health() == {}
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+async def test_prestart_actions_run_in_model_path_with_variables(runner, tmp_path):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    port = free_port()
+    info = {
+        "name": "prepared",
+        "model_path": str(model_dir),
+        "service": {
+            "pre_start_actions": [
+                {"action": "log", "args": {"message": "starting on {ports[0]}"}},
+                {"action": "write_file", "args": {"filename": "{model_path}/port.txt", "body": ["{ports[0]}"]}},
+            ],
+            "start_command": [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+            "port": port,
+        },
+    }
+    assert await runner.start_model(info) == {"status": "started"}
+    assert (model_dir / "port.txt").read_text() == f"{port}\n"
+    # Registered under the runner's name, running in model_path.
+    status = runner.launcher.manager.status(f"prepared-{port}")
+    assert status["status"] == "running"
+    assert os.readlink(f"/proc/{status['pid']}/cwd") == str(model_dir)
+
+
+async def test_unknown_prestart_action_fails_naming_it(runner, tmp_path):
+    info = {
+        "name": "odd",
+        "model_path": str(tmp_path),
+        "service": {"pre_start_actions": [{"action": "teleport", "args": {}}], "start_command": ["true"], "port": 1},
+    }
+    result = await runner.start_model(info)
+    assert result["status"] == "failed"
+    assert "'odd'" in result["error"] and "teleport" in result["error"]
