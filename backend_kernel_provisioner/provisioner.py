@@ -19,6 +19,8 @@ from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Bool, Dict, Float, Int, List, Unicode, default
 
 from .environment import build_child_environment, language_bin_dirs, language_variables
+from .model_service import ModelServiceRunner, ServiceManagerLauncher
+from .models import ModelInfo, load_model_definition
 from .services.lifecycle import KernelServices
 
 
@@ -111,6 +113,23 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
     )
     service_log_backups = Int(2, config=True, help="Rotated log files kept per service.")
 
+    # -- model services (model_service.py, health.py) ---------------------------------------
+    model_definition = Unicode(
+        config=True,
+        help="Model-definition YAML file; its models start (with their health checkers) on the "
+        "kernel's first launch and survive restarts; a bad file refuses the kernel start "
+        "(env: BACKEND_MODEL_DEFINITION).",
+    )
+    model_restart_after_unhealthy = Float(
+        0.0,
+        config=True,
+        help="Restart a model server that has been unhealthy for this many seconds (0: never).",
+    )
+
+    @default("model_definition")
+    def _default_model_definition(self) -> str:
+        return _env_or("BACKEND_MODEL_DEFINITION", "")
+
     @default("service_defs_dir")
     def _default_service_defs_dir(self) -> str:
         return _env_or("BACKEND_SERVICE_DEFS_DIR", _existing("/etc/backend.ai/service-defs"))
@@ -139,6 +158,8 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
         self.child_env: dict[str, str] = {}
         self.bootstrap_exit_code: int | None = None
         self._kernel_services: KernelServices | None = None
+        self._model_runner: ModelServiceRunner | None = None
+        self._pending_models: list[ModelInfo] | None = None
 
     # -- configuration from start_kernel() -----------------------------------------
 
@@ -153,6 +174,7 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         self._apply_call_options(kwargs)
+        self._models_pre_launch()
         self.bootstrap_exit_code = None
         base_env = kwargs.pop("env", None) or os.environ
         env = build_child_environment(
@@ -176,10 +198,12 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
         await super().post_launch(**kwargs)
         await self._run_bootstrap(kwargs.get("cwd"))
         await self._services_post_launch(kwargs)
+        await self._models_post_launch()
 
     async def cleanup(self, restart: bool = False) -> None:
         await super().cleanup(restart=restart)
         if not restart:
+            await self._models_shutdown()
             await self._services_shutdown()
 
     async def _run_bootstrap(self, cwd: str | None) -> None:
@@ -250,3 +274,45 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
         bundle, self._kernel_services = self._kernel_services, None
         if bundle is not None:
             await bundle.shutdown()
+
+    # -- model services: started once per kernel, health-checked across restarts ----------
+
+    @property
+    def models(self) -> ModelServiceRunner:
+        """The kernel's model servers and health checkers; events go on the services' bus."""
+        if self._model_runner is None:
+            self._model_runner = ModelServiceRunner(
+                ServiceManagerLauncher(self.services),
+                self.services.bus,
+                restart_after_unhealthy=self.model_restart_after_unhealthy,
+            )
+        return self._model_runner
+
+    def _models_pre_launch(self) -> None:
+        """First launch only: read and check ``model_definition`` (a bad file refuses the start)."""
+        if self._model_runner is None and self._pending_models is None and self.model_definition:
+            self._pending_models = load_model_definition(self.model_definition)
+
+    async def _models_post_launch(self) -> None:
+        pending, self._pending_models = self._pending_models, None
+        for model in pending or []:
+            result = await self.models.start_model(model)
+            if result["status"] == "failed":
+                self.log.warning("model %s did not start: %s", model.name, result.get("error"))
+
+    async def start_model_service(self, model_info: dict[str, Any]) -> dict[str, Any]:
+        """The runner's ``start-model-service``: ``{"status": "started"|"failed", "error"?}``."""
+        return await self.models.start_model(model_info)
+
+    def model_health(self) -> dict[str, bool | None]:
+        """``{model_name: True/False}``; ``None`` while a model's health is undetermined."""
+        return self._model_runner.health() if self._model_runner is not None else {}
+
+    def subscribe_model_events(self) -> Any:
+        """``model-service-status`` events: each model's current state first, then every transition."""
+        return self.models.subscribe()
+
+    async def _models_shutdown(self) -> None:
+        runner, self._model_runner = self._model_runner, None
+        if runner is not None:
+            await runner.stop_all()
