@@ -243,3 +243,51 @@ async def test_unknown_prestart_action_fails_naming_it(runner, tmp_path):
     result = await runner.start_model(info)
     assert result["status"] == "failed"
     assert "'odd'" in result["error"] and "teleport" in result["error"]
+
+
+# -- through a real kernel ------------------------------------------------------------------------
+
+
+async def test_kernel_with_model_definition_starts_and_checks_across_restart(tmp_path):
+    from .helpers import pid_alive, running_kernel
+
+    path, port = variant("model-definition.yaml", tmp_path, interval=0.2)
+    async with running_kernel("backend-python", model_definition=str(path)) as (km, kc):
+        provisioner = km.provisioner
+        await wait_for(lambda: provisioner.model_health() == {"echo-model": True}, timeout=60)
+        events = provisioner.subscribe_model_events()
+        first = await asyncio.wait_for(events.__anext__(), 10)  # a late subscriber gets the state
+        await events.aclose()
+        assert {k: first[k] for k in ("event", "model_name", "is_healthy")} == {
+            "event": "model-service-status", "model_name": "echo-model", "is_healthy": True,
+        }
+        server = provisioner.services.status(f"echo-model-{port}")
+        assert server["status"] == "running"
+        checker = provisioner.models.models["echo-model"].checker
+
+        await km.restart_kernel(now=True)
+        assert km.provisioner is provisioner
+        await kc.wait_for_ready(timeout=60)
+        probes = checker.counters.probes
+        await wait_for(lambda: checker.counters.probes >= probes + 2)  # still probing after the restart
+        assert provisioner.model_health() == {"echo-model": True}
+        assert provisioner.services.status(f"echo-model-{port}")["pid"] == server["pid"]
+        assert len(provisioner.models.models) == 1  # not started a second time
+
+        result = await provisioner.start_model_service(
+            yaml.safe_load(variant("no-health-check.yaml", tmp_path)[0].read_text())["models"][0]
+        )
+        assert result == {"status": "started"}
+        assert provisioner.model_health() == {"echo-model": True, "plain-model": True}
+    assert not checker.running
+    assert not pid_alive(server["pid"])
+    assert provisioner.model_health() == {}
+
+
+async def test_kernel_refuses_a_bad_model_definition():
+    from jupyter_client.manager import AsyncKernelManager
+
+    km = AsyncKernelManager(kernel_name="backend-python")
+    with pytest.raises(ModelDefinitionError, match="model 'broken': field 'service.port' is missing"):
+        await km.start_kernel(model_definition=str(DATA / "bad-missing-port.yaml"))
+    assert not km.has_kernel
