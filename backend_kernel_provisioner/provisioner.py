@@ -78,7 +78,7 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
     # -- services (backend_kernel_provisioner/services) ------------------------------------
     service_defs_dir = Unicode(
         config=True,
-        help="Folder of JSON service definitions (<name>.json) "
+        help="Folder of JSON service definitions (one NAME.json per service) "
         "(env: BACKEND_SERVICE_DEFS_DIR; default /etc/backend.ai/service-defs where it exists).",
     )
     autostart_services = List(

@@ -362,3 +362,35 @@ def test_nothing_left_when_owner_process_is_killed(tmp_path):
     while any(pid_alive(p) for p in group) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(pid_alive(p) for p in group)
+
+
+async def test_http_readiness_waits_for_an_accepted_status(manager, tmp_path):
+    port = free_port()
+    script = (
+        "import http.server, sys\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        self.send_response(204 if self.path == '/ready' else 404); self.end_headers()\n"
+        f"http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\n"
+    )
+    ok = await manager.start_process("h", [sys.executable, "-c", script], ports=[port], wait_for_port=True,
+                                     readiness={"type": "http", "path": "/ready", "status": [204]})
+    assert ok["status"] == "started"
+    manager.configure(start_timeout=1.0)
+    bad = await manager.start_process("h2", [sys.executable, "-c", script.replace(str(port), str(port + 1))],
+                                      ports=[port + 1], wait_for_port=True,
+                                      readiness={"type": "http", "path": "/missing", "status": [200]})
+    assert bad["status"] == "failed" and "did not accept connections within 1 s" in bad["error"]
+
+
+def test_log_rotation_keeps_backups(tmp_path):
+    from backend_kernel_provisioner.services.logs import RotatingLog
+
+    log = RotatingLog(tmp_path / "s.log", max_bytes=100, backups=2)
+    for i in range(30):
+        log.write(f"line {i:02d}\n".encode())
+    log.close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["s.log", "s.log.1", "s.log.2"]
+    assert log.read(tail=1) == "line 29\n" and (tmp_path / "s.log.1").read_text().endswith("\n")
+    assert all((tmp_path / f).stat().st_size <= 100 for f in files)

@@ -148,3 +148,22 @@ def test_server_sigterm_leaves_no_service(tmp_path):
     # The kernel itself notices its parent is gone (ipykernel's parent poller); don't leave it around.
     if not asyncio.run(wait_gone([kernel_pid], 10)):
         os.kill(kernel_pid, signal.SIGKILL)
+
+
+async def test_restart_policy_from_provisioner_config(tmp_path):
+    policies = {"httpd": {"restart": {"policy": "on-failure", "backoff": 0.05}, "readiness": {"type": "http"}}}
+    async with running_kernel("backend-python", service_defs_dir=DEFS, autostart_services=["httpd"],
+                              service_policies=policies, cwd=str(tmp_path)) as (km, kc):
+        services = km.provisioner.services
+        events = services.subscribe()
+        first = services.status("httpd")
+        os.kill(first["pid"], signal.SIGKILL)
+        statuses = []
+        while not statuses or statuses[-1]["status"] != "running" or len(statuses) < 2:
+            event = await asyncio.wait_for(anext(events), 30)
+            statuses.append(event)
+        assert "backoff" in [e["status"] for e in statuses] and statuses[-1]["restarts"] == 1
+        second = services.status("httpd")
+        assert second["pid"] != first["pid"] and second["ports"] == first["ports"]
+        assert "served on" in await asyncio.to_thread(fetch, f"http://127.0.0.1:{second['ports'][0]}/")
+    assert await wait_gone([second["pid"]])

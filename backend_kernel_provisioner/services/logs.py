@@ -20,10 +20,11 @@ class RotatingLog:
     def write(self, data: bytes) -> None:
         if self._fh.closed:
             self._fh = open(self.path, "ab")
+        size = self._fh.tell()
+        if size and size + len(data) > self.max_bytes:
+            self._rotate()
         self._fh.write(data)
         self._fh.flush()
-        if self._fh.tell() >= self.max_bytes:
-            self._rotate()
 
     def line(self, text: str) -> None:
         """A line from the manager itself (prestart logs, exits), marked as such."""

@@ -215,7 +215,8 @@ class ServiceManager:
         self.services[name] = svc
         return svc
 
-    def _service_env(self) -> dict[str, str]:
+    def service_env(self) -> dict[str, str]:
+        """The kernel's child environment without the kernel's private plumbing (control token)."""
         return {k: v for k, v in self.context.env.items() if not k.startswith(PRIVATE_ENV_PREFIXES)}
 
     def _policy_for(self, name: str, restart: RestartPolicy, readiness: Readiness) -> tuple[RestartPolicy, Readiness]:
@@ -276,7 +277,7 @@ class ServiceManager:
                 "home": self.context.home,
                 "kernel_id": self.context.kernel_id,
             }
-            env = self._service_env()
+            env = self.service_env()
             variables = await run_prestart_actions(
                 defn.prestart, variables, f"service {name!r} ({defn.source})",
                 cwd=self.context.home, env=env, tempdir=self.work_dir,
@@ -348,7 +349,7 @@ class ServiceManager:
 
     def _caller_env(self, defn: ServiceDefinition, caller: Mapping[str, Any]) -> dict[str, str]:
         allowed = set(defn.allowed_envs or ())
-        kernel_env = self._service_env()
+        kernel_env = self.service_env()
         result: dict[str, str] = {}
         for key, value in caller.items():
             if key not in allowed:
@@ -366,7 +367,7 @@ class ServiceManager:
         try:
             svc.ports, svc.reservations = self._ports({"port": info.get("port") or DEFAULT_PORTS[name],
                                                        "ports": info.get("ports")})
-            launch = await RECIPES[name](svc.ports[0], self._service_env(), self.work_dir)
+            launch = await RECIPES[name](svc.ports[0], self.service_env(), self.work_dir)
         except NotAvailable as exc:
             svc.release_ports()
             svc.error = str(exc)
@@ -378,7 +379,7 @@ class ServiceManager:
             self._set(svc, "failed")
             return {"status": "failed", "error": svc.error}
         svc.restart, svc.readiness = self._policy_for(name, RestartPolicy(), Readiness())
-        svc.argv, svc.env, svc.cwd = launch.argv, {**self._service_env(), **launch.env}, launch.cwd
+        svc.argv, svc.env, svc.cwd = launch.argv, {**self.service_env(), **launch.env}, launch.cwd
         return await self._first_start(svc)
 
     async def start_process(
@@ -405,7 +406,7 @@ class ServiceManager:
                 return {"status": "running", "error": None}
             svc = self._new_service(name, kind)
             svc.argv = [str(a) for a in argv]
-            svc.env = dict(env) if env is not None else self._service_env()
+            svc.env = dict(env) if env is not None else self.service_env()
             svc.cwd = cwd or self.context.home
             svc.ports = [int(p) for p in ports]
             svc.wait_for_port = wait_for_port and bool(svc.ports)
