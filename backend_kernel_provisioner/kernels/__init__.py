@@ -1,0 +1,1 @@
+"""This project's own Jupyter kernels: a protocol base, process control, and one recipe per language."""

@@ -1,0 +1,1 @@
+"""One module per language; each defines ``kernel_class`` (found by ``python -m ...kernels <language>``)."""

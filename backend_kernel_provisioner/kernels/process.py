@@ -1,0 +1,379 @@
+"""Child process control shared by every backend kernel recipe.
+
+Why here and not in the kernel: a compile-and-run recipe and a long-lived
+interpreter both need the same pieces - start a child in its own process
+group with default SIGINT/SIGPIPE, relay its output as it comes (UTF-8 decoded
+incrementally, coalesced, capped), notice when it blocks reading standard input,
+and kill its whole tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import ctypes
+import fcntl
+import os
+import platform
+import signal
+import struct
+import termios
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+Publish = Callable[[str, str], None]
+AskInput = Callable[[str, bool], Awaitable["str | None"]]
+
+# Syscall numbers (they differ per architecture): reads on a fd, and event waits.
+_SYSCALLS = {
+    "x86_64": {"read": {0, 17, 19, 295, 327}, "epoll": {232, 281, 441}},
+    "aarch64": {"read": {63, 65, 67, 69, 286}, "epoll": {22, 441}},
+}
+_ARCH = _SYSCALLS.get(platform.machine(), _SYSCALLS["x86_64"])
+
+
+class ProgramNotFound(Exception):
+    """The program to run does not exist: the toolchain is missing."""
+
+    def __init__(self, program: str) -> None:
+        super().__init__(f"program '{program}' not found (is its toolchain installed and on PATH?)")
+        self.program = program
+
+
+def signal_name(signum: int) -> str:
+    """``SIGSEGV (Segmentation fault)`` for 11."""
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+    description = signal.strsignal(signum) or ""
+    return f"{name} ({description})" if description else name
+
+
+# -- output ------------------------------------------------------------------------------
+
+
+class OutputRelay:
+    """Turns raw output chunks into few, whole-character stream messages, up to a cap.
+
+    Consecutive chunks of one stream are merged and flushed every ``interval``
+    seconds (or when ``chunk_size`` characters are pending), so a program printing
+    megabytes yields a bounded number of messages. Past ``limit`` bytes the rest is
+    discarded (the pipes are still drained) and one notice is published.
+    """
+
+    def __init__(self, publish: Publish, *, limit: int = 1_000_000, interval: float = 0.05,
+                 chunk_size: int = 65536) -> None:
+        self.publish = publish
+        self.limit = limit
+        self.interval = interval
+        self.chunk_size = chunk_size
+        self.total = 0
+        self.discarded = 0
+        self._decoders: dict[str, codecs.IncrementalDecoder] = {}
+        self._pending: list[list[str]] = []
+        self._pending_chars = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def truncated(self) -> bool:
+        return self.discarded > 0
+
+    def feed(self, name: str, data: bytes) -> None:
+        """Accept raw bytes read from stream ``name`` ("stdout" or "stderr")."""
+        if self.limit and self.total + len(data) > self.limit:
+            keep = max(self.limit - self.total, 0)
+            first_cut = not self.truncated
+            self.discarded += len(data) - keep
+            data = data[:keep]
+            self.total += keep
+            self._add(name, self._decode(name, data))
+            if first_cut:
+                self._add("stderr", f"\n[output truncated: more than {self.limit} bytes; "
+                                    "the rest of this cell's output is discarded]\n")
+                self.flush()
+            return
+        self.total += len(data)
+        self._add(name, self._decode(name, data))
+
+    def write(self, name: str, text: str) -> None:
+        """Add already-decoded text (messages of the kernel itself); not capped."""
+        self._add(name, text)
+
+    def _decode(self, name: str, data: bytes) -> str:
+        decoder = self._decoders.get(name)
+        if decoder is None:
+            decoder = self._decoders[name] = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        return decoder.decode(data)
+
+    def _add(self, name: str, text: str) -> None:
+        if not text:
+            return
+        if self._pending and self._pending[-1][0] == name:
+            self._pending[-1][1] += text
+        else:
+            self._pending.append([name, text])
+        self._pending_chars += len(text)
+        if self._pending_chars >= self.chunk_size:
+            self.flush()
+        elif self._timer is None:
+            with contextlib.suppress(RuntimeError):
+                self._timer = asyncio.get_running_loop().call_later(self.interval, self.flush)
+
+    def flush(self) -> None:
+        """Publish everything pending now (before an input request, at the end)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending, self._pending, self._pending_chars = self._pending, [], 0
+        for name, text in pending:
+            self.publish(name, text)
+
+    def close(self) -> None:
+        """Flush, including a character left incomplete at the very end."""
+        if not self.truncated:
+            for name, decoder in self._decoders.items():
+                self._add(name, decoder.decode(b"", final=True))
+        self.flush()
+
+
+async def pump(reader: asyncio.StreamReader | None, name: str, relay: OutputRelay) -> None:
+    """Copy one pipe into the relay until end of file."""
+    if reader is None:
+        return
+    while chunk := await reader.read(65536):
+        relay.feed(name, chunk)
+
+
+# -- process tree ------------------------------------------------------------------------
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it, parents first (from /proc/*/task/*/children)."""
+    seen: list[int] = []
+    todo = [pid]
+    while todo:
+        current = todo.pop(0)
+        if current in seen:
+            continue
+        seen.append(current)
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{current}/task/{tid}/children") as fh:
+                    todo.extend(int(p) for p in fh.read().split())
+            except OSError:
+                pass
+    return seen
+
+
+def _fd_target(pid: int, fd: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        return ""
+
+
+def _epoll_watches(pid: int, epfd: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/fdinfo/{epfd}") as fh:
+            return [int(line.split()[1]) for line in fh if line.startswith("tfd:")]
+    except (OSError, ValueError, IndexError):
+        return []
+
+
+def blocked_reading(pids: list[int], target: str) -> bool:
+    """True when a thread of ``pids`` sleeps reading (or epoll-waiting on) the file ``target``.
+
+    ``target`` is what /proc/PID/fd/N links to, e.g. ``pipe:[1234]``. A thread in
+    ``read(fd)`` shows ``0 0x<fd> ...`` in /proc/PID/task/TID/syscall; an event
+    loop (libuv, Go's netpoller) sleeps in epoll_wait with the fd in the epoll's fdinfo.
+    """
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/syscall") as fh:
+                    fields = fh.read().split()
+            except OSError:
+                continue
+            if len(fields) < 2 or not fields[0].isdigit():
+                continue  # "running" or "-1 ..." (not in a syscall)
+            number, first_arg = int(fields[0]), int(fields[1], 16)
+            if number in _ARCH["read"] and _fd_target(pid, first_arg) == target:
+                return True
+            if number in _ARCH["epoll"] and any(
+                _fd_target(pid, fd) == target for fd in _epoll_watches(pid, first_arg)
+            ):
+                return True
+    return False
+
+
+def _pipe_unread(fd: int) -> int:
+    buf = fcntl.ioctl(fd, termios.FIONREAD, struct.pack("i", 0))
+    return struct.unpack("i", buf)[0]
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
+def _child_setup() -> None:
+    """In the child before exec: Ctrl-C and broken pipes behave as in a terminal, and the
+    child dies with the kernel even when the kernel itself is killed."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+# -- the child ----------------------------------------------------------------------------
+
+
+class ChildProcess:
+    """One child in its own session/process group, with its stdin pipe (or /dev/null)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, stdin_fd: int | None) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+        self._stdin_fd = stdin_fd
+        self._stdin_target = f"pipe:[{os.fstat(stdin_fd).st_ino}]" if stdin_fd is not None else ""
+
+    @classmethod
+    async def start(cls, argv: list[str], *, cwd: str | None = None, env: dict[str, str] | None = None,
+                    stdin: bool = False) -> ChildProcess:
+        """Start ``argv``; with ``stdin`` False the child reads end-of-file at once."""
+        read_fd = write_fd = None
+        if stdin:
+            read_fd, write_fd = os.pipe()
+            os.set_blocking(write_fd, False)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=cwd,
+                env=env,
+                stdin=read_fd if read_fd is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                preexec_fn=_child_setup,
+            )
+        except FileNotFoundError as exc:
+            if write_fd is not None:
+                os.close(write_fd)
+            raise ProgramNotFound(argv[0]) from exc
+        finally:
+            if read_fd is not None:
+                os.close(read_fd)
+        return cls(proc, write_fd)
+
+    @property
+    def running(self) -> bool:
+        return self.proc.returncode is None
+
+    def signal(self, signum: int) -> None:
+        """Signal the child's whole process group."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signum)
+
+    def kill_tree(self) -> None:
+        """SIGKILL the process group and any descendant that left it."""
+        pids = descendants(self.pid)
+        self.signal(signal.SIGKILL)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        self.close_input()
+
+    def waiting_for_input(self) -> bool:
+        """The child (or a descendant) is blocked reading our empty stdin pipe."""
+        if self._stdin_fd is None or not self.running:
+            return False
+        if _pipe_unread(self._stdin_fd) > 0:
+            return False
+        return blocked_reading(descendants(self.pid), self._stdin_target)
+
+    async def write_input(self, text: str) -> None:
+        """Send text to the child's stdin (a reply to an input request)."""
+        data = text.encode()
+        while data and self._stdin_fd is not None:
+            try:
+                written = os.write(self._stdin_fd, data)
+            except BlockingIOError:
+                await asyncio.sleep(0.02)
+                continue
+            except BrokenPipeError:
+                return
+            data = data[written:]
+
+    def close_input(self) -> None:
+        """End of file for the child's stdin."""
+        if self._stdin_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._stdin_fd)
+            self._stdin_fd = None
+
+
+async def serve_stdin(child: ChildProcess, ask: AskInput, relay: OutputRelay | None = None,
+                      poll: float = 0.03) -> None:
+    """While the child runs: each time it blocks reading stdin, ask the frontend and feed the answer.
+
+    ``ask(prompt, password)`` returns the line, or None for end of file.
+    """
+    while child.running:
+        await asyncio.sleep(poll)
+        if not child.waiting_for_input():
+            continue
+        if relay is not None:
+            relay.flush()
+        answer = await ask("", False)
+        if answer is None:
+            child.close_input()
+            return
+        await child.write_input(answer + "\n")
+
+
+@dataclass
+class ProgramResult:
+    """How a child ended: ``returncode`` as asyncio reports it (negative = signal)."""
+
+    returncode: int
+    truncated: bool = False
+
+    @property
+    def signal(self) -> int | None:
+        return -self.returncode if self.returncode < 0 else None
+
+    @property
+    def exit_code(self) -> int:
+        """Shell convention: 128 + signal number for a child killed by a signal."""
+        return 128 - self.returncode if self.returncode < 0 else self.returncode
+
+
+async def run_child(child: ChildProcess, relay: OutputRelay, ask: AskInput | None = None,
+                    drain_timeout: float = 1.0) -> ProgramResult:
+    """Relay the child's output (and serve its stdin) until it exits; then clean up its tree."""
+    pumps = [asyncio.ensure_future(pump(child.proc.stdout, "stdout", relay)),
+             asyncio.ensure_future(pump(child.proc.stderr, "stderr", relay))]
+    stdin_task = asyncio.ensure_future(serve_stdin(child, ask, relay)) if ask else None
+    try:
+        returncode = await child.proc.wait()
+        # Grandchildren may still hold the pipes open: give them a moment, then the tree goes.
+        _, still = await asyncio.wait(pumps, timeout=drain_timeout)
+        child.kill_tree()
+        if still:
+            await asyncio.wait(still, timeout=drain_timeout)
+    finally:
+        if stdin_task is not None:
+            stdin_task.cancel()
+        child.kill_tree()
+        for task in pumps:
+            task.cancel()
+        relay.close()
+    return ProgramResult(returncode, relay.truncated)
