@@ -167,3 +167,26 @@ async def test_restart_policy_from_provisioner_config(tmp_path):
         assert second["pid"] != first["pid"] and second["ports"] == first["ports"]
         assert "served on" in await asyncio.to_thread(fetch, f"http://127.0.0.1:{second['ports'][0]}/")
     assert await wait_gone([second["pid"]])
+
+
+async def test_magics_in_our_own_kernels(tmp_path):
+    """%apps / %service / %services in a kernel of our framework (backend-c), via kernels/magics.py."""
+    import pytest
+
+    import backend_kernel_provisioner
+
+    framework = Path(backend_kernel_provisioner.__file__).parent / "kernels"
+    sources = "".join(p.read_text() for p in framework.glob("*.py")) if framework.is_dir() else ""
+    if "services.magics" not in sources and "services import magics" not in sources:
+        pytest.skip("the kernel framework does not import backend_kernel_provisioner.services.magics yet")
+    async with running_kernel("backend-c", service_defs_dir=DEFS, cwd=str(tmp_path)) as (km, kc):
+        apps = await run_cell(kc, "%apps")
+        assert "httpd" in apps["stdout"], apps
+        started = await run_cell(kc, "%service start httpd")
+        assert started["stdout"].startswith("service httpd: started on port"), started
+        port = int(started["stdout"].split()[-1])
+        assert "running" in (await run_cell(kc, "%services"))["stdout"]
+        refused = await run_cell(kc, "%service start tensorboard --arg --evil=1")
+        assert refused["reply"]["exit_code"] == 1 and "'--evil' is not allowed" in refused["stderr"]
+        assert (await run_cell(kc, "%service stop httpd"))["stdout"] == "service httpd: stopped\n"
+        assert not port_open(port)

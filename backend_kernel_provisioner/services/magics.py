@@ -7,6 +7,7 @@ control channel, and returns text; a failure raises :class:`MagicError`
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 from collections.abc import Callable
 from typing import Any
@@ -123,6 +124,35 @@ MAGICS: dict[str, Callable[[str], str]] = {
     "service": service_magic,
     "apps": apps_magic,
 }
+HELP = {
+    "services": "%services lists this kernel's services with their status, ports and restarts.",
+    "service": "%service start NAME [--port N] [--arg NAME=VALUE] [--env NAME=VALUE] | stop NAME | "
+               "status NAME | log NAME [LINES]",
+    "apps": "%apps [NAME] lists the service definitions as apps (url template, allowed arguments/envs).",
+}
+
+
+def register_kernel_magics() -> bool:
+    """Register the magics in our kernels' registry (``kernels/magics.py``); False if it is absent."""
+    try:
+        from ..kernels.magics import MagicError as KernelMagicError
+        from ..kernels.magics import register_magic
+    except ImportError:
+        return False
+
+    def adapt(handler: Callable[[str], str]) -> Callable[[Any, str], Any]:
+        async def run(kernel: Any, argument: str) -> int:
+            try:  # the control call may wait for a port: keep the kernel's loop responsive
+                text = await asyncio.to_thread(handler, argument)
+            except MagicError as exc:
+                raise KernelMagicError(str(exc)) from None
+            kernel.stream("stdout", text if text.endswith("\n") else text + "\n")
+            return 0
+        return run
+
+    for name, handler in MAGICS.items():
+        register_magic(name, adapt(handler), HELP[name])
+    return True
 
 
 def register_ipython(ipython: Any) -> None:
@@ -141,3 +171,6 @@ def register_ipython(ipython: Any) -> None:
 
     for name, handler in MAGICS.items():
         ipython.register_magic_function(wrap(handler), magic_kind="line", magic_name=name)
+
+
+register_kernel_magics()  # importing this module is the hook our kernel framework needs
