@@ -5,29 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
 import time
-import urllib.request
 from pathlib import Path
 
 from .helpers import pid_alive, run_cell, running_kernel
+from .test_services import fetch, port_open
 
 DATA = Path(__file__).parent / "data"
 DEFS = str(DATA / "service-defs")
 BAD = str(DATA / "bad-service-defs")
-
-
-def fetch(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        return resp.read().decode()
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 async def wait_gone(pids, timeout: float = 20) -> bool:

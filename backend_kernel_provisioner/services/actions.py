@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .definitions import PrestartAction, ServiceDefinitionError, expand, parse_action
-from .process import child_preexec
+from .process import spawn
 
 LogFn = Callable[[int, str], None]
 
@@ -93,16 +93,7 @@ class PrestartRunner:
     async def _do_run_command(self, args: dict[str, Any], variables: dict[str, Any], where: str) -> dict[str, Any]:
         argv = [self._t(part, variables, f"{where} command") for part in args["command"]]
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=self.cwd,
-                env=self.env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-                preexec_fn=child_preexec,
-            )
+            proc = await spawn(argv, cwd=self.cwd, env=self.env)
         except OSError as exc:
             raise ActionError(f"{self.source}: {where}: cannot run {argv[0]!r}: {exc.strerror or exc}") from None
         try:

@@ -188,25 +188,27 @@ def parse_action(raw: Any, where: str) -> PrestartAction:
     return PrestartAction(name, dict(args), ref)
 
 
-def _parse_restart(raw: Any, where: str) -> RestartPolicy:
+def _policy_object(raw: Any, where: str, field_name: str, shorthand: str, cls: type) -> dict[str, Any]:
+    """``"name"`` or ``{...}`` for ``cls``; unknown keys are errors naming the field."""
     if isinstance(raw, str):
-        raw = {"policy": raw}
-    _require(isinstance(raw, dict), where, "field 'restart' must be a policy name or an object")
-    unknown = set(raw) - set(RestartPolicy.__dataclass_fields__)
-    _require(not unknown, where, f"unknown key(s) {sorted(unknown)} in 'restart'")
-    policy = RestartPolicy(**raw)
+        raw = {shorthand: raw}
+    _require(isinstance(raw, dict), where, f"field {field_name!r} must be a {shorthand} name or an object")
+    unknown = set(raw) - set(cls.__dataclass_fields__)
+    _require(not unknown, where, f"unknown key(s) {sorted(unknown)} in {field_name!r}")
+    return dict(raw)
+
+
+def parse_restart(raw: Any, where: str) -> RestartPolicy:
+    """A restart policy: ``"on-failure"`` or ``{policy, max_retries, min_uptime, backoff, max_backoff}``."""
+    policy = RestartPolicy(**_policy_object(raw, where, "restart", "policy", RestartPolicy))
     _require(policy.policy in RESTART_POLICIES, where, f"restart policy must be one of {RESTART_POLICIES}")
     _require(isinstance(policy.max_retries, int) and policy.max_retries >= 0, where, "restart.max_retries must be >= 0")
     return policy
 
 
-def _parse_readiness(raw: Any, where: str) -> Readiness:
-    if isinstance(raw, str):
-        raw = {"type": raw}
-    _require(isinstance(raw, dict), where, "field 'readiness' must be a type name or an object")
-    unknown = set(raw) - set(Readiness.__dataclass_fields__)
-    _require(not unknown, where, f"unknown key(s) {sorted(unknown)} in 'readiness'")
-    raw = dict(raw)
+def parse_readiness(raw: Any, where: str) -> Readiness:
+    """A readiness check: ``"tcp"``/``"http"``/``"none"`` or ``{type, path, status, timeout}``."""
+    raw = _policy_object(raw, where, "readiness", "type", Readiness)
     if "status" in raw:
         status = raw["status"]
         raw["status"] = tuple(status) if isinstance(status, list) else (status,)
@@ -255,8 +257,8 @@ def parse_definition(name: str, data: Any, source: str) -> ServiceDefinition:
         default_arguments=dict(defaults),
         allowed_envs=data.get("allowed_envs"),
         noop=noop,
-        restart=_parse_restart(data.get("restart", "never"), f"{source}: restart"),
-        readiness=_parse_readiness(data.get("readiness", "tcp"), f"{source}: readiness"),
+        restart=parse_restart(data.get("restart", "never"), f"{source}: restart"),
+        readiness=parse_readiness(data.get("readiness", "tcp"), f"{source}: readiness"),
     )
 
 

@@ -33,14 +33,14 @@ from .definitions import (
     ServiceDefinitionError,
     expand,
     load_definitions,
-    _parse_readiness,
-    _parse_restart,
+    parse_readiness,
+    parse_restart,
 )
 from .events import EventBus
 from .intrinsic import DEFAULT_PORTS, RECIPES, NotAvailable
 from .logs import RotatingLog
 from .ports import PortInUse, reserve_port, wait_until_ready
-from .process import REAPER, child_preexec, signal_group, stop_group
+from .process import REAPER, signal_group, spawn, stop_group
 
 ACTIVE = ("starting", "running", "backoff")
 #: Variables of the kernel's own plumbing that services must not inherit.
@@ -224,9 +224,9 @@ class ServiceManager:
         for key in ("*", name):
             conf = self.context.policies.get(key) or {}
             if "restart" in conf:
-                restart = _parse_restart(conf["restart"], f"service_policies[{key!r}].restart")
+                restart = parse_restart(conf["restart"], f"service_policies[{key!r}].restart")
             if "readiness" in conf:
-                readiness = _parse_readiness(conf["readiness"], f"service_policies[{key!r}].readiness")
+                readiness = parse_readiness(conf["readiness"], f"service_policies[{key!r}].readiness")
         return restart, readiness
 
     async def start_service(self, info: Mapping[str, Any]) -> dict[str, Any]:
@@ -410,8 +410,8 @@ class ServiceManager:
             svc.cwd = cwd or self.context.home
             svc.ports = [int(p) for p in ports]
             svc.wait_for_port = wait_for_port and bool(svc.ports)
-            policy = restart if isinstance(restart, RestartPolicy) else _parse_restart(restart or "never", name)
-            ready = readiness if isinstance(readiness, Readiness) else _parse_readiness(readiness or "tcp", name)
+            policy = restart if isinstance(restart, RestartPolicy) else parse_restart(restart or "never", name)
+            ready = readiness if isinstance(readiness, Readiness) else parse_readiness(readiness or "tcp", name)
             svc.restart, svc.readiness = self._policy_for(name, policy, ready)
             return await self._first_start(svc)
 
@@ -427,16 +427,7 @@ class ServiceManager:
         svc.exit_code, svc.error = None, None
         self._set(svc, "starting")
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *svc.argv,
-                cwd=svc.cwd or None,
-                env=svc.env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=child_preexec,
-            )
+            proc = await spawn(svc.argv, cwd=svc.cwd, env=svc.env, stderr=asyncio.subprocess.STDOUT)
         except (FileNotFoundError, PermissionError, NotADirectoryError, OSError) as exc:
             svc.release_ports()
             reason = {FileNotFoundError: "executable not found", PermissionError: "not executable"}.get(type(exc), "cannot start")

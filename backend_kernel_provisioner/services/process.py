@@ -45,6 +45,21 @@ def child_preexec() -> None:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
+async def spawn(argv: list[str], *, cwd: str | None, env: dict[str, str] | None,
+                stderr: int = asyncio.subprocess.PIPE) -> asyncio.subprocess.Process:
+    """Start ``argv`` in its own session with piped output (``stderr``: PIPE or STDOUT)."""
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd or None,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=stderr,
+        start_new_session=True,
+        preexec_fn=child_preexec,
+    )
+
+
 def signal_group(pgid: int, signum: int) -> bool:
     """Send ``signum`` to a process group; False when it no longer exists."""
     try:
