@@ -1,0 +1,27 @@
+"""C++: ``g++ -Wall main.cpp -o main -lrt -lm -lpthread -ldl``, then ``./main``."""
+
+from __future__ import annotations
+
+from .c import C_KEYWORDS, CKernel
+
+CPP_KEYWORDS = C_KEYWORDS + (
+    "bool class delete explicit false friend mutable namespace new nullptr operator private protected "
+    "public template this throw true try catch typename using virtual constexpr auto std cout cin cerr "
+    "endl string vector map set iostream"
+).split()
+
+
+class CppKernel(CKernel):
+    """The C++ recipe: the C recipe with another compiler and file type."""
+
+    language_name = "c++"
+    display_language = "C++"
+    mimetype = "text/x-c++src"
+    file_extension = ".cpp"
+    pygments_lexer = "cpp"
+    codemirror_mode = "text/x-c++src"
+    keywords = tuple(CPP_KEYWORDS)
+    default_compiler = "g++"
+
+
+kernel_class = CppKernel
