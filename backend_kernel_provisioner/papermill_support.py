@@ -14,8 +14,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from papermill.engines import NBClientEngine
-from papermill.translators import Translator, papermill_translators
+
+class BackendEngine:
+    """Papermill's standard nbclient engine; importing this module registers our translators.
+
+    Defined before anything of papermill is imported: papermill loads this entry
+    point while it is itself being imported, so the name must already exist.
+    """
+
+    @classmethod
+    def execute_notebook(cls, *args: Any, **kwargs: Any) -> Any:
+        from papermill.engines import NBClientEngine
+
+        return NBClientEngine.execute_notebook(*args, **kwargs)
+
+
+from papermill.translators import Translator, papermill_translators  # noqa: E402
 
 
 class EnvTranslator(Translator):
@@ -181,10 +195,6 @@ TRANSLATORS: dict[str, type[Translator]] = {
 def register_translators() -> None:
     for language, translator in TRANSLATORS.items():
         papermill_translators.register(language, translator)
-
-
-class BackendEngine(NBClientEngine):
-    """Papermill's standard engine; importing it registers our translators."""
 
 
 register_translators()
