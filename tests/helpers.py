@@ -96,3 +96,20 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+async def run_cell_messages(kc, code: str, *, timeout: float = 60) -> tuple[dict, list[tuple[str, dict]]]:
+    """Execute ``code``; return the reply content and every IOPub output as (msg_type, content).
+
+    Unlike ``run_cell`` this keeps the message type, so ``display_data`` and
+    ``update_display_data`` (and their ``transient.display_id``) can be told apart.
+    """
+    messages: list[tuple[str, dict]] = []
+
+    def on_output(msg: dict) -> None:
+        kind = msg["header"]["msg_type"]
+        if kind not in ("status", "execute_input"):
+            messages.append((kind, msg["content"]))
+
+    reply = await kc.execute_interactive(code, timeout=timeout, output_hook=on_output, allow_stdin=False)
+    return reply["content"], messages
