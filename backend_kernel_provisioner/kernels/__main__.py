@@ -10,6 +10,9 @@ import importlib
 import re
 import sys
 
+#: Modules that register magics shared by every backend kernel when imported.
+FEATURE_MODULES = ("backend_kernel_provisioner.services.magics",)
+
 
 def load_kernel_class(language: str) -> type:
     """The kernel class of ``language``; SystemExit with a clear message when there is none."""
@@ -34,6 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args or args[0].startswith("-"):
         raise SystemExit("usage: python -m backend_kernel_provisioner.kernels <language> -f CONNECTION_FILE")
     kernel_class = load_kernel_class(args[0])
+    for module in FEATURE_MODULES:
+        importlib.import_module(module)
     from ipykernel.kernelapp import IPKernelApp
 
     IPKernelApp.launch_instance(argv=args[1:], kernel_class=kernel_class)
