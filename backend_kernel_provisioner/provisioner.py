@@ -21,6 +21,7 @@ from traitlets import Bool, Dict, Float, Int, List, Unicode, default
 from .environment import build_child_environment, language_bin_dirs, language_variables
 from .model_service import ModelServiceRunner, ServiceManagerLauncher
 from .models import ModelInfo, load_model_definition
+from .process_monitor import ProcessMonitor
 from .services.lifecycle import KernelServices
 
 
@@ -114,6 +115,11 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
     service_log_backups = Int(2, config=True, help="Rotated log files kept per service.")
 
     # -- model services (model_service.py, health.py) ---------------------------------------
+    process_monitor_interval = Float(
+        5.0,
+        config=True,
+        help="Seconds between process-table snapshots kept for out-of-memory reports (0 disables).",
+    )
     model_definition = Unicode(
         config=True,
         help="Model-definition YAML file; its models start (with their health checkers) on the "
@@ -160,6 +166,7 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
         self._kernel_services: KernelServices | None = None
         self._model_runner: ModelServiceRunner | None = None
         self._pending_models: list[ModelInfo] | None = None
+        self.process_monitor: ProcessMonitor | None = None
 
     # -- configuration from start_kernel() -----------------------------------------
 
@@ -199,12 +206,22 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
         await self._run_bootstrap(kwargs.get("cwd"))
         await self._services_post_launch(kwargs)
         await self._models_post_launch()
+        self._start_process_monitor()
 
     async def cleanup(self, restart: bool = False) -> None:
         await super().cleanup(restart=restart)
         if not restart:
             await self._models_shutdown()
             await self._services_shutdown()
+            if self.process_monitor is not None:
+                await self.process_monitor.stop()
+                self.process_monitor = None
+
+    def _start_process_monitor(self) -> None:
+        """Runner step 6: remember recent process tables so an OOM notice can name the victims."""
+        if self.process_monitor is None and self.process_monitor_interval > 0:
+            self.process_monitor = ProcessMonitor(self.process_monitor_interval, log=self.log)
+            self.process_monitor.start()
 
     async def _run_bootstrap(self, cwd: str | None) -> None:
         script = self.bootstrap_script

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from backend_kernel_provisioner.agent import AgentError, AgentKernel
@@ -62,3 +64,20 @@ async def test_python_query_input_continue_and_timeout() -> None:
 
         with pytest.raises(AgentError):
             await kernel.execute("nope", "continue", "")
+
+
+async def test_oom_notice_names_a_vanished_process(tmp_path) -> None:
+    async with await AgentKernel.start("python", process_monitor_interval=0.2) as kernel:
+        started = await kernel.execute(
+            "r1", "query", "import subprocess\np = subprocess.Popen(['sleep', '300'])\nprint(p.pid)"
+        )
+        pid = int(started["console"][0][1])
+        monitor = kernel.provisioner.process_monitor
+        while not any(pid in table for table in monitor.snapshots):
+            await asyncio.sleep(0.1)
+        await kernel.execute("r2", "query", "p.kill(); p.wait()")
+        report = kernel.notify_event({"type": "oom"})
+        victim = next(entry for entry in report if entry["pid"] == pid)
+        assert victim["cmdline"] == "sleep 300"
+        assert victim["parents"][0]["pid"] == kernel.provisioner.pid
+        assert kernel.notify_event({"type": "other"}) == []
