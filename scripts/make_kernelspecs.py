@@ -31,6 +31,8 @@ TABLE: dict[str, tuple[str, str, str, str, str]] = {
     "scheme": ("Scheme (backend)", "scheme", "scm", "#7b1fa2", "#ffffff"),
     "shell": ("Shell (backend)", "bash", "$_", "#2e3436", "#8ae234"),
     "app": ("App services (backend)", "text", "App", "#455a64", "#ffffff"),
+    "speech": ("Speech (backend)", "speech", "TTS", "#ff9900", "#232f3e"),
+    "rserver": ("R Server (backend)", "R", "RS", "#1a5f9e", "#ffffff"),
 }
 
 
