@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import shlex
 import stat
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 #: Exit code when there is nothing to run (no main file; exec after a failed build).
@@ -80,10 +81,20 @@ def _main_file(filename: str, runner: str) -> Callable[[Path], BatchPlan]:
     return execute
 
 
+#: The interpreter of the running kernel (the kernelspec's Python), not whatever is first on PATH.
+PYTHON = shlex.quote(sys.executable or "python3")
+
+
 def _python_build(cwd: Path) -> BatchPlan:
     if (cwd / "setup.py").is_file() or (cwd / "pyproject.toml").is_file():
-        return run("python3 -m pip install --user -e .")
+        return run(f"{PYTHON} -m pip install --user -e .")
     return SKIP
+
+
+def _python_exec(cwd: Path) -> BatchPlan:
+    plan = _main_file("main.py", PYTHON)(cwd)
+    # Unbuffered: a batch program's output streams as it prints, not at exit.
+    return replace(plan, env={**plan.env, "PYTHONUNBUFFERED": "1"}) if plan.command else plan
 
 
 def _go_build(cwd: Path) -> BatchPlan:
@@ -148,7 +159,7 @@ class Heuristics:
 
 
 HEURISTICS: dict[str, Heuristics] = {
-    "python": Heuristics(_python_build, _main_file("main.py", "python3")),
+    "python": Heuristics(_python_build, _python_exec),
     "c": Heuristics(_compile_and_link("gcc", "c", "-lrt -lm -lpthread -ldl"), _run_binary),
     "cpp": Heuristics(_compile_and_link("g++", "cpp", "-lrt -lm -lpthread -ldl"), _run_binary),
     "go": Heuristics(_go_build, _run_binary),
@@ -166,8 +177,13 @@ HEURISTICS: dict[str, Heuristics] = {
 }
 
 
-def resolve(language: str, step: str, spec: str, cwd: str | os.PathLike[str]) -> BatchPlan:
-    """Turn a step's spec (command, ``*`` or empty) into a plan for ``language`` in ``cwd``."""
+def resolve(language: str, step: str, spec: str, cwd: str | os.PathLike[str],
+            heuristics: Heuristics | None = None) -> BatchPlan:
+    """Turn a step's spec (command, ``*`` or empty) into a plan for ``language`` in ``cwd``.
+
+    ``heuristics`` is the recipe's own ``*`` (a kernel class's ``batch_heuristics``);
+    without it the table entry for ``language`` is used.
+    """
     if step not in STEPS:
         raise ValueError(f"unknown batch step {step!r}; expected one of {', '.join(STEPS)}")
     spec = spec.strip()
@@ -182,7 +198,7 @@ def resolve(language: str, step: str, spec: str, cwd: str | os.PathLike[str]) ->
         return run("make clean") if makefile else SKIP
     if step == "build" and makefile:
         return run("make")
-    heuristics = HEURISTICS.get(language)
+    heuristics = heuristics or HEURISTICS.get(language)
     if heuristics is None:
         return nothing(f"no batch heuristic for language {language!r}; give a command instead of *")
     return heuristics.build(folder) if step == "build" else heuristics.execute(folder)
@@ -194,11 +210,12 @@ class BatchState:
     def __init__(self) -> None:
         self.last_build_failed = False
 
-    def plan(self, language: str, step: str, spec: str, cwd: str | os.PathLike[str]) -> BatchPlan:
+    def plan(self, language: str, step: str, spec: str, cwd: str | os.PathLike[str],
+             heuristics: Heuristics | None = None) -> BatchPlan:
         if step == "exec" and self.last_build_failed:
             self.last_build_failed = False
             return nothing("not executed: the preceding build failed")
-        return resolve(language, step, spec, cwd)
+        return resolve(language, step, spec, cwd, heuristics)
 
     def record(self, step: str, exit_code: int) -> None:
         if step == "build":

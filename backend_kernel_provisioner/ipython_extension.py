@@ -11,6 +11,8 @@ from typing import Any
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register our magics with the running IPython shell."""
+    from .batch_ipython import register_ipython as register_batch_magics
     from .services.magics import register_ipython as register_service_magics
 
     register_service_magics(ipython)
+    register_batch_magics(ipython)

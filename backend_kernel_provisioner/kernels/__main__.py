@@ -11,7 +11,10 @@ import re
 import sys
 
 #: Modules that register magics shared by every backend kernel when imported.
-FEATURE_MODULES = ("backend_kernel_provisioner.services.magics",)
+FEATURE_MODULES = (
+    "backend_kernel_provisioner.services.magics",
+    "backend_kernel_provisioner.kernels.batch_magics",
+)
 
 
 def load_kernel_class(language: str) -> type:
