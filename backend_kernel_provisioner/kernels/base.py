@@ -130,6 +130,7 @@ class BackendKernel(Kernel):
         self.current_child: ChildProcess | None = None
         self.interrupted = False
         self._cell_running = False
+        self._silent = False
         self._interrupt_event: asyncio.Event | None = None
         self._version: str | None = None
 
@@ -207,8 +208,6 @@ class BackendKernel(Kernel):
         """Publish text on stdout/stderr now (silent cells publish nothing)."""
         if text and not self._silent:
             self.send_response(self.iopub_socket, "stream", {"name": name, "text": text})
-
-    _silent = False
 
     def child_env(self) -> dict[str, str]:
         """Environment for programs the kernel runs: ours plus %env settings."""

@@ -110,7 +110,7 @@ class CompiledKernel(BackendKernel):
         argv = self.build_argv(program, compiler, shlex.split(self.flags), shlex.split(self.ldflags))
         result = await self.run_program(argv, cwd=str(build_dir), stdin=False,
                                         publish=lambda _name, text: captured.append(text))
-        self.stream("stderr", self._trim(("".join(captured)), build_dir))
+        self.stream("stderr", self._trim("".join(captured), build_dir))
         if result.returncode != 0 or self.interrupted:
             shutil.rmtree(build_dir, ignore_errors=True)
             if result.signal is not None:
