@@ -102,7 +102,7 @@ class RServerClient:
         if not isinstance(token, str) or not token:
             raise RServerError("R server's token answer has no 'token'")
         self._token = token
-        self._expires_at = time.monotonic() + float(data.get("expires_in") or 3600)
+        self._expires_at = time.monotonic() + float(data.get("expires_in", 3600))
 
     async def _call(self, method: str, path: str, body: dict | None = None) -> HTTPResponse:
         """An authenticated call: renew the token before expiry, and once more on 401."""
