@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backend_kernel_provisioner.batch import NOTHING_TO_RUN, BatchState, resolve
+from backend_kernel_provisioner.batch import NOTHING_TO_RUN, BatchState, Heuristics, nothing, resolve, run
 from tests.helpers import require_programs
 
 
@@ -69,3 +69,24 @@ def test_exec_after_failed_build_reports_127_once(tmp_path: Path) -> None:
     assert plan.exit_code == NOTHING_TO_RUN and "build failed" in plan.message
     state.record("exec", plan.exit_code)
     assert "main" in state.plan("c", "exec", "*", tmp_path).message  # next exec is judged on its own
+
+
+def test_haskell_multi_module_project_builds_and_runs(tmp_path: Path) -> None:
+    """The Haskell heuristic on its own (the Haskell kernel runs it the same way)."""
+    require_programs("ghc")
+    (tmp_path / "Util.hs").write_text("module Util (add) where\n\nadd :: Int -> Int -> Int\nadd = (+)\n")
+    (tmp_path / "main.hs").write_text("import Util (add)\n\nmain :: IO ()\nmain = print (add 2 3)\n")
+    build = resolve("haskell", "build", "*", tmp_path)
+    built = sh(build.command, tmp_path)
+    assert built.returncode == 0, built.stderr
+    execute = resolve("haskell", "exec", "*", tmp_path)
+    assert sh(execute.command, tmp_path, execute.env).stdout == "5\n"
+
+
+def test_recipe_heuristics_override_the_table(tmp_path: Path) -> None:
+    own = Heuristics(build=lambda cwd: run("echo building", {"FROM": "recipe"}),
+                     execute=lambda cwd: nothing("custom: app.bin not found"))
+    assert resolve("c", "build", "*", tmp_path, own).env == {"FROM": "recipe"}
+    assert resolve("c", "exec", "*", tmp_path, own).message == "custom: app.bin not found"
+    (tmp_path / "Makefile").write_text("all:\n")
+    assert resolve("c", "build", "*", tmp_path, own).command == "make"  # a Makefile still wins
