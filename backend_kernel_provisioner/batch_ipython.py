@@ -12,14 +12,18 @@ stdin through ``input()``, which ipykernel turns into ``input_request``. Ctrl-C
 from __future__ import annotations
 
 import asyncio
+import atexit
 import builtins
 import concurrent.futures
+import contextlib
 import os
 import queue
 import sys
 import threading
 from collections.abc import Callable
 from typing import Any
+
+from IPython.core.magic import no_var_expand
 
 from . import batch
 from .kernels.process import ChildProcess, OutputRelay, run_child
@@ -50,6 +54,35 @@ class BatchInterrupted(KeyboardInterrupt):
         return [f"KeyboardInterrupt: {self}"]
 
 
+class _RunningStep:
+    """A step's child and the worker thread's event loop that owns it."""
+
+    def __init__(self) -> None:
+        self.child: ChildProcess | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread: threading.Thread | None = None
+
+    def kill(self, wait: float = 10) -> None:
+        """Kill the child's whole tree (on its own loop) and wait for the worker to end."""
+        if self.child is not None and self.loop is not None and not self.loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the step is over
+                self.loop.call_soon_threadsafe(self.child.kill_tree)
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout=wait)
+
+
+_RUNNING: set[_RunningStep] = set()
+
+
+def stop_running_steps(*_: Any, **__: Any) -> None:
+    """Kill every running step's process tree (kernel shutdown, interpreter exit)."""
+    for step in list(_RUNNING):
+        step.kill(wait=2)
+
+
+atexit.register(stop_running_steps)
+
+
 def run_command(command: str, *, cwd: str, env: dict[str, str], publish: Publish, ask: Ask | None) -> int:
     """Run ``command`` in ``/bin/sh`` from synchronous code; its exit code.
 
@@ -58,7 +91,7 @@ def run_command(command: str, *, cwd: str, env: dict[str, str], publish: Publish
     for end of file. Raises :class:`BatchInterrupted` on KeyboardInterrupt.
     """
     events: queue.Queue[tuple[Any, ...]] = queue.Queue()
-    started: dict[str, Any] = {}
+    running = _RunningStep()
 
     async def ask_main_thread(_prompt: str, _password: bool) -> str | None:
         answer: concurrent.futures.Future[str | None] = concurrent.futures.Future()
@@ -66,10 +99,11 @@ def run_command(command: str, *, cwd: str, env: dict[str, str], publish: Publish
         return await asyncio.wrap_future(answer)
 
     async def main() -> int:
-        child = await ChildProcess.start(["/bin/sh", "-c", command], cwd=cwd, env=env, stdin=ask is not None)
-        started.update(child=child, loop=asyncio.get_running_loop())
+        running.loop = asyncio.get_running_loop()
+        running.child = await ChildProcess.start(["/bin/sh", "-c", command], cwd=cwd, env=env,
+                                                 stdin=ask is not None)
         relay = OutputRelay(lambda name, text: events.put(("output", name, text)))
-        result = await run_child(child, relay, ask_main_thread if ask is not None else None)
+        result = await run_child(running.child, relay, ask_main_thread if ask is not None else None)
         return result.exit_code
 
     def worker() -> None:
@@ -78,17 +112,17 @@ def run_command(command: str, *, cwd: str, env: dict[str, str], publish: Publish
         except BaseException as exc:  # handed to the main thread, which re-raises it
             events.put(("error", exc))
 
-    thread = threading.Thread(target=worker, name="batch-step", daemon=True)
-    thread.start()
+    running.thread = threading.Thread(target=worker, name="batch-step", daemon=True)
+    _RUNNING.add(running)
+    running.thread.start()
     try:
         return _serve(events, publish, ask)
     except KeyboardInterrupt:
-        child, loop = started.get("child"), started.get("loop")
-        if child is not None and loop is not None:
-            loop.call_soon_threadsafe(child.kill_tree)
-        thread.join(timeout=10)
+        running.kill()
         _drain(events, publish)
         raise BatchInterrupted("the batch step was interrupted") from None
+    finally:
+        _RUNNING.discard(running)
 
 
 def _serve(events: queue.Queue, publish: Publish, ask: Ask | None) -> int:
@@ -178,7 +212,7 @@ class BatchMagics:
                 raise BatchStepFailed(step, exit_code)
 
         line_magic.__doc__ = _HELP[step]
-        return line_magic
+        return no_var_expand(line_magic)  # a shell command, verbatim: $$ and {x} are the shell's
 
 
 _HELP = {
@@ -192,6 +226,8 @@ _HELP = {
 def register_ipython(ipython: Any) -> BatchMagics:
     """Register %clean, %build and %exec with an IPython shell."""
     magics = BatchMagics(ipython)
+    # ipykernel's do_shutdown sets exit_now (from its control thread): no step may outlive the kernel.
+    ipython.observe(stop_running_steps, names="exit_now")
     for step in batch.STEPS:
         ipython.register_magic_function(magics.magic(step), magic_kind="line", magic_name=step)
     return magics
