@@ -1,0 +1,429 @@
+"""Persistent sessions: one long-lived interpreter per kernel, so state lasts between cells.
+
+Why a loader and a side channel: the interpreter's standard input belongs to the
+user's program (``input_request``), so cells travel another way. The kernel makes
+two FIFOs in a private folder; a small loader script in the language (under
+``kernels/loaders/``) reads one request line from the *cells* FIFO, evaluates the
+cell in its persistent context and answers one JSON line on the *status* FIFO.
+Cell boundaries are therefore exact, and no prompt is ever printed or scraped.
+
+Loader protocol (all lines end with ``\\n``):
+
+* kernel -> loader: ``<id> run <path>`` (evaluate the file's text) or
+  ``<id> complete <path>`` (the file holds the code up to the cursor);
+* loader -> kernel: ``{"status": "ready"}`` once at start, then per request
+  ``{"id": id, "status": "ok", "result": "<repr>"?}``,
+  ``{"id": id, "status": "error", "ename": ..., "evalue": ..., "exit_code": n?}``, or
+  ``{"id": id, "status": "ok", "matches": [...], "token": "<text being completed>"}``.
+
+The loader finds its channel in the environment: ``BACKEND_SESSION_CELLS``,
+``BACKEND_SESSION_STATUS`` (FIFO paths) and ``BACKEND_SESSION_DIR`` (the folder;
+``interrupt`` appears in it when a recipe interrupts by flag file instead of SIGINT).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any, ClassVar
+
+from traitlets import Float, Unicode
+
+from . import syntax
+from .base import BackendKernel, CellResult
+from .process import ChildProcess, OutputRelay, ProgramNotFound, _pipe_unread, descendants, pump
+
+LOADERS_DIR = Path(__file__).with_name("loaders")
+RESTART_NOTICE = "session restarted, state lost"
+
+
+class SessionEnded(Exception):
+    """The interpreter exited (crash, ``exit``, or killed after an interrupt)."""
+
+    def __init__(self, returncode: int) -> None:
+        super().__init__(f"the interpreter exited with code {returncode}")
+        self.returncode = returncode
+
+
+class SessionStartError(Exception):
+    """The interpreter did not start its loader (its own messages were streamed)."""
+
+
+class InterpreterSession:
+    """One running interpreter: its child process, its side channel and its output pumps."""
+
+    def __init__(self, child: ChildProcess, folder: Path, cells_fd: int, status: asyncio.StreamReader,
+                 transport: asyncio.BaseTransport, pumps: list[asyncio.Future]) -> None:
+        self.child = child
+        self.folder = folder
+        self._cells_fd = cells_fd
+        self._status = status
+        self._transport = transport
+        self._pumps = pumps
+        self._exit = asyncio.ensure_future(child.proc.wait())
+        self._ids = itertools.count(1)
+
+    @classmethod
+    async def start(cls, argv: list[str], *, cwd: str, env: dict[str, str], folder: Path, output: Any,
+                    timeout: float) -> InterpreterSession:
+        """Start ``argv`` with the channel in its environment; wait for the loader's ``ready``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        cells, status = folder / "cells", folder / "status"
+        for fifo in (cells, status):
+            with contextlib.suppress(FileNotFoundError):
+                fifo.unlink()
+            os.mkfifo(fifo, 0o600)
+        # Read-write opens never block and keep each FIFO open whatever the loader does.
+        cells_fd = os.open(cells, os.O_RDWR | os.O_NONBLOCK)
+        status_fd = os.open(status, os.O_RDWR | os.O_NONBLOCK)
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
+        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
+                                                    os.fdopen(status_fd, "rb", buffering=0))
+        env = {**env, "BACKEND_SESSION_CELLS": str(cells), "BACKEND_SESSION_STATUS": str(status),
+               "BACKEND_SESSION_DIR": str(folder)}
+        try:
+            child = await ChildProcess.start(argv, cwd=cwd, env=env, stdin=True)
+        except BaseException:
+            os.close(cells_fd)
+            transport.close()
+            raise
+        # The pumps outlive the cell that started the session: in an empty context, ipykernel's
+        # parent lookup falls back to the latest request, so output goes to the current cell.
+        pumps = [contextvars.Context().run(asyncio.ensure_future, pump(reader, name, output))
+                 for reader, name in ((child.proc.stdout, "stdout"), (child.proc.stderr, "stderr"))]
+        session = cls(child, folder, cells_fd, reader, transport, pumps)
+        try:
+            hello = await session.receive(None, timeout)
+        except SessionEnded as exc:
+            session.close()
+            raise SessionStartError(f"{argv[0]} exited with code {exc.returncode} before its loader was ready") \
+                from None
+        except asyncio.TimeoutError:
+            session.close()
+            raise SessionStartError(f"{argv[0]} did not start its loader within {timeout:g} s") from None
+        if hello.get("status") != "ready":
+            session.close()
+            raise SessionStartError(f"{argv[0]}: unexpected first message from the loader: {hello}")
+        return session
+
+    @property
+    def running(self) -> bool:
+        return self.child.running
+
+    @property
+    def returncode(self) -> int | None:
+        return self.child.proc.returncode
+
+    async def request(self, kind: str, text: str, timeout: float | None = None) -> dict[str, Any]:
+        """Send one request (the text goes through a file) and wait for its answer."""
+        ident = next(self._ids)
+        path = self.folder / f"{kind}-{ident}"
+        path.write_text(text, encoding="utf-8")
+        try:
+            os.write(self._cells_fd, f"{ident} {kind} {path}\n".encode())
+            return await self.receive(ident, timeout)
+        finally:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    async def receive(self, ident: int | None, timeout: float | None = None) -> dict[str, Any]:
+        """The next status line (with ``ident``, older answers skipped); SessionEnded if the child exits."""
+        async def next_answer() -> dict[str, Any]:
+            while True:
+                line = await self._status.readline()
+                try:
+                    answer = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(answer, dict) and (ident is None or answer.get("id") == ident):
+                    return answer
+
+        reading = asyncio.ensure_future(next_answer())
+        try:
+            done, _ = await asyncio.wait([reading, self._exit], timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not reading.done():
+                reading.cancel()
+        if reading in done:
+            return reading.result()
+        if self._exit in done:
+            raise SessionEnded(self._exit.result())
+        raise asyncio.TimeoutError
+
+    async def drain(self, limit: float = 2.0) -> None:
+        """Let the pumps take everything the interpreter wrote before it answered."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + limit
+        while loop.time() < end and self._unread() > 0:
+            await asyncio.sleep(0.005)
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    def _unread(self) -> int:
+        proc = self.child.proc
+        total = 0
+        transport = getattr(proc, "_transport", None)
+        for fd, reader in ((1, proc.stdout), (2, proc.stderr)):
+            total += len(getattr(reader, "_buffer", b""))
+            pipe = transport.get_pipe_transport(fd) if transport is not None else None
+            file = pipe.get_extra_info("pipe") if pipe is not None else None
+            if file is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    total += _pipe_unread(file.fileno())
+        return total
+
+    def close(self) -> None:
+        """Kill the interpreter's tree and release the channel."""
+        self.child.kill_tree()
+        for task in self._pumps:
+            task.cancel()
+        with contextlib.suppress(OSError):
+            os.close(self._cells_fd)
+        self._transport.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class _Router:
+    """Output of the interpreter goes to the current cell's relay (the last one between cells)."""
+
+    def __init__(self, kernel: SessionKernel) -> None:
+        self.kernel = kernel
+
+    def feed(self, name: str, data: bytes) -> None:
+        self.kernel.relay.feed(name, data)
+
+
+class SessionKernel(BackendKernel):
+    """Base of the persistent-interpreter recipes: declare the interpreter and the loader file."""
+
+    # -- what a recipe declares ------------------------------------------------------
+    interpreter: ClassVar[str] = ""          # program looked up on PATH
+    loader: ClassVar[str] = ""               # file name under kernels/loaders/
+    version_args: ClassVar[tuple[str, ...]] = ("--version",)
+
+    interpreter_path = Unicode(
+        "", config=True,
+        help="The interpreter to run (a name on PATH or a path); default: the recipe's interpreter.",
+    )
+    startup_timeout = Float(60.0, config=True, help="Seconds the interpreter has to start its loader.")
+    session_interrupt_grace = Float(
+        3.0, config=True,
+        help="Seconds a cell has to stop after an interrupt before the session is killed and restarted "
+        "(its state is then lost).",
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.interp_session: InterpreterSession | None = None
+        self.relay = OutputRelay(self.stream, limit=0)
+        self._router = _Router(self)
+        self._folders = itertools.count(1)
+        self._cell_serial = 0
+        self._killed_on_interrupt = False
+
+    # -- recipe hooks ----------------------------------------------------------------------
+
+    def session_argv(self, program: str, loader: str) -> list[str]:
+        """The command starting the interpreter on its loader."""
+        return [program, loader]
+
+    def cell_text(self, code: str) -> str:
+        """The text the loader evaluates (recipes may strip a prefix such as ``<?php``)."""
+        return code
+
+    def interrupt_session(self, child: ChildProcess) -> None:
+        """Ask the running cell to stop, keeping the interpreter: SIGINT to its process group."""
+        child.signal(signal.SIGINT)
+
+    def result_data(self, text: str) -> dict[str, Any]:
+        """MIME bundle of a cell's value (the loader's ``result``)."""
+        return {"text/plain": text}
+
+    # -- the session -----------------------------------------------------------------------
+
+    @property
+    def program(self) -> str:
+        return self.interpreter_path or self.interpreter
+
+    def detect_version(self) -> str:
+        program = self.which(self.program)
+        if program is None:
+            return ""
+        done = subprocess.run([program, *self.version_args], capture_output=True, text=True, timeout=30,
+                              env=self.child_env())
+        match = re.search(r"\d+\.\d+(?:\.\d+)?", done.stdout + done.stderr)
+        return match.group(0) if match else ""
+
+    async def start_session(self) -> InterpreterSession:
+        """A running session, started (or restarted, with a notice) when needed."""
+        if self.interp_session is not None and self.interp_session.running:
+            return self.interp_session
+        if self.interp_session is not None:
+            code = self.interp_session.returncode
+            self.interp_session.close()
+            self.interp_session = None
+            self.stream("stderr", f"[the {self.display_language or self.language_name} session ended "
+                                  f"(exit code {code}); {RESTART_NOTICE}]\n")
+        program = self.which(self.program)
+        if program is None:
+            raise ProgramNotFound(self.program)
+        loader = LOADERS_DIR / self.loader
+        folder = Path(self.work_dir) / f"session-{next(self._folders)}"
+        self.interp_session = await InterpreterSession.start(
+            self.session_argv(program, str(loader)), cwd=os.getcwd(), env=self.child_env(), folder=folder,
+            output=self._router, timeout=self.startup_timeout)
+        return self.interp_session
+
+    async def run_in_session(self, code: str) -> dict[str, Any]:
+        """Evaluate ``code`` in the session outside a user cell (magics); returns the loader's answer."""
+        session = await self.start_session()
+        answer = await session.request("run", self.cell_text(code))
+        await session.drain()
+        self.relay.flush()
+        return answer
+
+    # -- execute ---------------------------------------------------------------------------
+
+    async def execute_code(self, code: str) -> CellResult:
+        self._cell_serial += 1
+        self._killed_on_interrupt = False
+        self.relay.close()
+        self.relay = OutputRelay(self.stream, limit=self.output_limit)
+        try:
+            session = await self.start_session()
+        except SessionStartError as exc:
+            await asyncio.sleep(0.1)
+            self.relay.flush()
+            return CellResult(1, "SessionStartError", str(exc))
+        serving = asyncio.ensure_future(self._serve_input(session))
+        try:
+            answer = await session.request("run", self.cell_text(code))
+        except SessionEnded as ended:
+            return await self._after_death(session, ended)
+        finally:
+            serving.cancel()
+        await session.drain()
+        self.relay.flush()
+        return self._cell_result(answer)
+
+    async def _after_death(self, session: InterpreterSession, ended: SessionEnded) -> CellResult:
+        await session.drain(0.5)
+        self.relay.flush()
+        session.close()
+        self.interp_session = None
+        if self._killed_on_interrupt:
+            reason = "the cell did not stop on interrupt"
+        else:
+            reason = f"the interpreter exited with code {ended.returncode}"
+        self.stream("stderr", f"[{reason}; {RESTART_NOTICE}]\n")
+        with contextlib.suppress(SessionStartError, ProgramNotFound):
+            await self.start_session()
+        self.relay.flush()
+        exit_code = ended.returncode if ended.returncode and ended.returncode > 0 else 1
+        return CellResult(exit_code, "SessionRestarted", f"{reason}; {RESTART_NOTICE}")
+
+    def _cell_result(self, answer: dict[str, Any]) -> CellResult:
+        if answer.get("status") == "ok":
+            result = answer.get("result")
+            if isinstance(result, str) and result and not self._silent:
+                self.send_response(self.iopub_socket, "execute_result", {
+                    "execution_count": self.execution_count, "data": self.result_data(result), "metadata": {}})
+            return CellResult()
+        exit_code = answer.get("exit_code")
+        exit_code = exit_code if isinstance(exit_code, int) and exit_code > 0 else 1
+        ename = str(answer.get("ename") or "Error")
+        evalue = str(answer.get("evalue") or f"exit code {exit_code}")
+        traceback = [str(line) for line in answer.get("traceback") or []]
+        return CellResult(exit_code, ename, evalue, traceback)
+
+    async def _serve_input(self, session: InterpreterSession, poll: float = 0.03) -> None:
+        """Answer the program's reads of stdin through input_request (the pipe is never closed:
+        later cells still need it, so end-of-file or a cell without stdin interrupts the cell)."""
+        child = session.child
+        while child.running and not self.interrupted:
+            await asyncio.sleep(poll)
+            if not child.waiting_for_input():
+                continue
+            self.relay.flush()
+            if not self._allow_stdin:
+                self.stream("stderr", "[the cell reads standard input, but this frontend does not allow "
+                                      "input; interrupting it]\n")
+                self.interrupt_cell()
+                return
+            answer = await self.request_input("", False)
+            if answer is None:
+                if not self.interrupted:
+                    self.stream("stderr", "[end of input cannot be sent to a persistent session; "
+                                          "interrupting the cell]\n")
+                    self.interrupt_cell()
+                return
+            await child.write_input(answer + "\n")
+
+    # -- interrupt, completion, shutdown -----------------------------------------------------
+
+    def interrupt_cell(self) -> None:
+        """Interrupt only the cell; kill and restart the session if it does not stop in time."""
+        self.interrupted = True
+        if self._interrupt_event is not None:
+            self._interrupt_event.set()
+        session = self.interp_session
+        if session is None or not session.running or not self._cell_running:
+            return
+        self.interrupt_session(session.child)
+        serial = self._cell_serial
+        self._loop.call_later(0.3, self._wake_reader, session, serial)
+        self._loop.call_later(self.session_interrupt_grace, self._kill_stuck, session, serial)
+
+    def _wake_reader(self, session: InterpreterSession, serial: int) -> None:
+        """A cell blocked reading stdin only sees the interrupt once its read returns: give it a line."""
+        if self._cell_running and serial == self._cell_serial and session.child.waiting_for_input():
+            asyncio.ensure_future(session.child.write_input("\n"))
+
+    def _kill_stuck(self, session: InterpreterSession, serial: int) -> None:
+        if self._cell_running and serial == self._cell_serial and session.running:
+            self._killed_on_interrupt = True
+            session.child.kill_tree()
+
+    def signal_user_processes(self, child: ChildProcess, signum: int = signal.SIGINT) -> None:
+        """Signal everything below the interpreter, not the interpreter itself."""
+        for pid in descendants(child.pid)[1:]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signum)
+
+    async def do_complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
+        cursor_pos = len(code) if cursor_pos is None else cursor_pos
+        base = await super().do_complete(code, cursor_pos)
+        if self._cell_running:
+            return base
+        try:
+            session = await self.start_session()
+            answer = await session.request("complete", code[:cursor_pos], timeout=5)
+        except (SessionEnded, SessionStartError, ProgramNotFound, asyncio.TimeoutError, OSError):
+            return base
+        matches = [str(m) for m in answer.get("matches") or []]
+        token = answer.get("token")
+        if not isinstance(token, str):
+            token, _ = syntax.token_before(code, cursor_pos)
+        extra = {k for k in self.keywords if token and k.startswith(token)}
+        if base["cursor_start"] == cursor_pos - len(token):
+            extra |= set(base["matches"])
+        merged = sorted(set(matches) | extra)
+        return {"status": "ok", "matches": merged, "cursor_start": cursor_pos - len(token),
+                "cursor_end": cursor_pos, "metadata": {}}
+
+    async def do_shutdown(self, restart: bool) -> dict[str, Any]:
+        if self.interp_session is not None:
+            self.interp_session.close()
+            self.interp_session = None
+        return await super().do_shutdown(restart)
