@@ -1,0 +1,81 @@
+"""jupyter_kernel_test conformance of the persistent-session kernels (Node.js, Lua, PHP, shell)."""
+
+from __future__ import annotations
+
+import shutil
+import unittest
+
+import jupyter_kernel_test
+
+from .test_session_languages import LANGUAGES
+
+
+class _SessionKernelTests(jupyter_kernel_test.KernelTests):
+    """Shared settings; subclasses name the language and its samples."""
+
+    language_key = ""
+    error_code = ""  # a cell that fails without printing (default: the acceptance table's error cell)
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        if not cls.language_key:
+            raise unittest.SkipTest("shared base class")
+        cells = LANGUAGES[cls.language_key]
+        if shutil.which(cells.program) is None:
+            raise unittest.SkipTest(f"toolchain not installed: missing {cells.program}")
+        cls.kernel_name = cells.kernel
+        cls.code_generate_error = cls.error_code or cells.error
+        super().setUpClass()
+
+
+class NodeKernelTests(_SessionKernelTests):
+    language_key = "nodejs"
+    language_name = "javascript"
+    file_extension = ".js"
+    code_hello_world = "console.log('hello, world')"
+    code_stderr = "console.error('oops')"
+    code_execute_result = [{"code": "6 * 7", "result": "42"}, {"code": "'a' + 'b'", "result": "'ab'"}]
+    completion_samples = [{"text": "process.argv.len", "matches": {"process.argv.length"}},
+                          {"text": "Mat", "matches": {"Math"}}]
+    complete_code_samples = ["const a = 1;", "f(1, 2)"]
+    incomplete_code_samples = ["function f() {", "const s = `open"]
+    invalid_code_samples = ["}", "f())"]
+
+
+class LuaKernelTests(_SessionKernelTests):
+    language_key = "lua"
+    language_name = "lua"
+    file_extension = ".lua"
+    code_hello_world = "print('hello, world')"
+    code_stderr = "io.stderr:write('oops\\n')"
+    code_execute_result = [{"code": "6 * 7", "result": "42"}]
+    completion_samples = [{"text": "string.rep", "matches": {"string.rep"}}, {"text": "ipai", "matches": {"ipairs"}}]
+    complete_code_samples = ["x = 1", "print(1, 2)"]
+    incomplete_code_samples = ["print(1,", "t = {"]
+    invalid_code_samples = [")", "f())"]
+
+
+class PhpKernelTests(_SessionKernelTests):
+    language_key = "php"
+    language_name = "php"
+    file_extension = ".php"
+    code_hello_world = 'echo "hello, world\\n";'
+    code_stderr = 'fwrite(STDERR, "oops\\n");'
+    code_execute_result = [{"code": "return 6 * 7;", "result": "42"}]
+    completion_samples = [{"text": "str_rep", "matches": {"str_repeat", "str_replace"}}]
+    complete_code_samples = ["$a = 1;", "echo f(1, 2);"]
+    incomplete_code_samples = ["function f() {", "$a = [1,"]
+    invalid_code_samples = ["}", "f());"]
+
+
+class ShellKernelTests(_SessionKernelTests):
+    language_key = "shell"
+    language_name = "bash"
+    error_code = "false"
+    file_extension = ".sh"
+    code_hello_world = "echo 'hello, world'"
+    code_stderr = "echo oops >&2"
+    completion_samples = [{"text": "ech", "matches": {"echo"}}, {"text": "echo $HOM", "matches": {"$HOME"}}]
+    complete_code_samples = ["echo hi", "ls -l"]
+    incomplete_code_samples = ["echo \"open", "echo $(date"]
+    invalid_code_samples = [")"]
