@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import require_programs, run_cell, running_kernel
+from .helpers import pid_alive, require_programs, run_cell, running_kernel
 
 LANGUAGE_PACKAGE = "backend_kernel_provisioner.kernels.languages"
 
@@ -35,6 +35,7 @@ class Project:
     programs: tuple[str, ...]
     files: dict[str, str]
     broken: dict[str, str]
+    name: str = ""
 
 
 PROJECTS = [
@@ -62,6 +63,12 @@ PROJECTS = [
         "main.rs": "mod util;\nfn main() {\n    let mode = std::env::var(\"_BACKEND_BATCH_MODE\").unwrap_or_default();\n"
                    '    println!("sum={} batch={}", util::add(2, 3), mode);\n}\n',
     }, {"util.rs": "pub fn add(a: i32, b: i32) -> i32 { a + \"b\" }\n"}),
+    Project("rust", ("cargo",), {
+        "Cargo.toml": '[package]\nname = "adder"\nversion = "0.1.0"\nedition = "2021"\n',
+        "src/util.rs": "pub fn add(a: i32, b: i32) -> i32 { a + b }\n",
+        "src/main.rs": "mod util;\nfn main() {\n    let mode = std::env::var(\"_BACKEND_BATCH_MODE\").unwrap_or_default();\n"
+                       '    println!("sum={} batch={}", util::add(2, 3), mode);\n}\n',
+    }, {"src/util.rs": "pub fn add(a: i32, b: i32) -> i32 { a + \"b\" }\n"}, name="rust-cargo"),
     Project("java", ("javac", "java"), {
         "Util.java": "public class Util { static int add(int a, int b) { return a + b; } }\n",
         "Main.java": 'public class Main { public static void main(String[] args) {\n'
@@ -77,7 +84,7 @@ PROJECTS = [
 ]
 
 
-@pytest.mark.parametrize("project", PROJECTS, ids=[p.language for p in PROJECTS])
+@pytest.mark.parametrize("project", PROJECTS, ids=[p.name or p.language for p in PROJECTS])
 async def test_project_builds_runs_and_a_failed_build_blocks_exec(project: Project, tmp_path: Path) -> None:
     require_kernel(project.language)
     require_programs(*project.programs)
@@ -198,17 +205,33 @@ async def _interrupt_step(km, kc, code: str) -> dict:
             return reply["content"]
 
 
-@pytest.mark.parametrize("kernel", ["backend-c", "backend-python"])
-async def test_interrupt_stops_the_step_and_the_kernel_stays_usable(kernel: str, tmp_path: Path) -> None:
+INTERRUPTIBLE = [  # kernel, a cell setting interpreter state (or ""), a cell printing it, its output
+    ("c", "", "", ""),
+    ("python", "kept = 41", "print(kept + 1)", "42\n"),
+    ("nodejs", "var kept = 41;", "console.log(kept + 1);", "42\n"),
+    ("lua", "kept = 41", "print(kept + 1)", "42\n"),
+]
+
+
+@pytest.mark.parametrize(("language", "setup", "check", "expected"), INTERRUPTIBLE,
+                         ids=[case[0] for case in INTERRUPTIBLE])
+async def test_interrupt_stops_the_step_and_the_kernel_keeps_its_state(
+        language: str, setup: str, check: str, expected: str, tmp_path: Path) -> None:
+    require_kernel(language)
     pid_file = tmp_path / "child.pid"
-    async with running_kernel(kernel, cwd=str(tmp_path)) as (km, kc):
+    async with running_kernel(f"backend-{language}", cwd=str(tmp_path)) as (km, kc):
+        if setup:
+            assert (await run_cell(kc, setup))["reply"]["status"] == "ok"
         reply = await _interrupt_step(km, kc, f"%exec echo $$ > {pid_file}; echo started; sleep 300")
         assert reply["status"] == "error" and reply["exit_code"] == 130
         pid = int(pid_file.read_text())
         for _ in range(100):
-            if not Path(f"/proc/{pid}").exists():
+            if not pid_alive(pid):
                 break
             await asyncio.sleep(0.05)
-        assert not Path(f"/proc/{pid}").exists(), "the step's shell was killed"
+        assert not pid_alive(pid), "the step's shell was killed"
         after = await run_cell(kc, "%exec echo still here")
         assert after["stdout"] == "still here\n"
+        if check:
+            kept = await run_cell(kc, check)
+            assert kept["stdout"] == expected, "the interpreter kept its state through the interrupt"

@@ -10,10 +10,13 @@ kernel's process control for free - streamed output, stdin through
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from .. import batch
+from .base import BackendKernel
 from .magics import register_magic
 
 LANGUAGES_PACKAGE = __package__ + ".languages."
@@ -46,10 +49,27 @@ async def run_step(kernel: Any, step: str, spec: str) -> int:
         exit_code = plan.exit_code
     else:
         env = {**kernel.child_env(), **plan.env}
-        result = await kernel.run_program(["/bin/sh", "-c", plan.command], cwd=cwd, env=env)
+        with _interrupts_reach_the_step(kernel):
+            result = await kernel.run_program(["/bin/sh", "-c", plan.command], cwd=cwd, env=env)
         exit_code = result.exit_code
     state.record(step, exit_code)
     return exit_code
+
+
+@contextlib.contextmanager
+def _interrupts_reach_the_step(kernel: Any) -> Iterator[None]:
+    """While the step runs, an interrupt stops the step's tree (the base kernel's behaviour).
+
+    A persistent-interpreter recipe overrides ``interrupt_cell`` to interrupt its
+    interpreter, which is idle during a batch step and must keep its state; the
+    step's child is ``kernel.current_child``, which the base implementation signals
+    (SIGINT, then SIGKILL to the tree after ``interrupt_grace``).
+    """
+    kernel.interrupt_cell = BackendKernel.interrupt_cell.__get__(kernel)
+    try:
+        yield
+    finally:
+        del kernel.interrupt_cell
 
 
 def _handler(step: str) -> Any:
