@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from .helpers import require_programs, run_cell, running_kernel
+from .helpers import kernel_process_tree, pid_alive, require_programs, run_cell, running_kernel
 
 
 @dataclass(frozen=True)
@@ -186,3 +186,22 @@ async def test_php_redefinition_is_refused_without_losing_the_session() -> None:
         assert again["reply"]["status"] == "error"
         assert "Cannot redeclare function twice()" in again["reply"]["evalue"]
         assert (await run_cell(kc, "echo twice(21);"))["stdout"] == "42"
+
+
+@pytest.mark.parametrize("language", PARAMS)
+async def test_no_process_outlives_the_kernel(language: str) -> None:
+    cells = LANGUAGES[language]
+    require_programs(cells.program)
+    background = {"nodejs": "require('child_process').spawn('sleep', ['300']); 1",
+                  "lua": "sleeper = io.popen('sleep 300')", "php": "$sleeper = proc_open('sleep 300', [], $pipes);",
+                  "shell": "sleep 300 &"}
+    async with running_kernel(cells.kernel) as (km, kc):
+        started = await run_cell(kc, background[language])
+        assert started["reply"]["status"] == "ok", started
+        tree = kernel_process_tree(km.provisioner.process.pid)
+        assert len(tree) >= 3, "kernel, interpreter and the background sleep should be running"
+    for _ in range(100):
+        if not any(pid_alive(pid) for pid in tree):
+            break
+        await asyncio.sleep(0.1)
+    assert [pid for pid in tree if pid_alive(pid)] == []
