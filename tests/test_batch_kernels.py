@@ -235,3 +235,17 @@ async def test_interrupt_stops_the_step_and_the_kernel_keeps_its_state(
         if check:
             kept = await run_cell(kc, check)
             assert kept["stdout"] == expected, "the interpreter kept its state through the interrupt"
+
+
+NODE_READER = ("const rl = require('readline').createInterface({ input: process.stdin });\n"
+               "process.stdout.write('name? ');\nrl.once('line', (line) => { console.log('hello ' + line); process.exit(0); });\n")
+
+
+async def test_batch_program_in_a_session_kernel_reads_stdin(tmp_path: Path) -> None:
+    require_kernel("nodejs")
+    require_programs("node")
+    write_tree(tmp_path, {"main.js": NODE_READER})
+    async with running_kernel("backend-nodejs", cwd=str(tmp_path)) as (_, kc):
+        ran = await run_cell(kc, "%exec *", stdin_answers=["noder"])
+        assert len(ran["prompts"]) == 1
+        assert ran["stdout"] == "name? hello noder\n" and ran["reply"]["exit_code"] == 0
