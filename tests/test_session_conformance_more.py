@@ -1,0 +1,41 @@
+"""jupyter_kernel_test conformance of the persistent-session kernels of part 2
+(Haskell, R, Octave, Scheme, Julia)."""
+
+from __future__ import annotations
+
+import shutil
+import unittest
+
+import jupyter_kernel_test
+
+from .test_session_languages_more import LANGUAGES
+
+
+class _SessionKernelTests(jupyter_kernel_test.KernelTests):
+    """Shared settings; subclasses name the language and its samples."""
+
+    language_key = ""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        if not cls.language_key:
+            raise unittest.SkipTest("shared base class")
+        cells = LANGUAGES[cls.language_key]
+        if shutil.which(cells.program) is None:
+            raise unittest.SkipTest(f"toolchain not installed: missing {cells.program}")
+        cls.kernel_name = cells.kernel
+        cls.code_generate_error = cells.error
+        super().setUpClass()
+
+
+class SchemeKernelTests(_SessionKernelTests):
+    language_key = "scheme"
+    language_name = "scheme"
+    file_extension = ".scm"
+    code_hello_world = '(display "hello, world")'
+    code_stderr = '(display "oops" (current-error-port))'
+    code_execute_result = [{"code": "(* 6 7)", "result": "42"}, {"code": '(string-append "a" "b")', "result": '"ab"'}]
+    completion_samples = [{"text": "(newli", "matches": {"newline"}}]
+    complete_code_samples = ["(define a 1)", "(f 1 2)"]
+    incomplete_code_samples = ["(define (f x)", '(display "open']
+    invalid_code_samples = [")"]
