@@ -39,3 +39,17 @@ class SchemeKernelTests(_SessionKernelTests):
     complete_code_samples = ["(define a 1)", "(f 1 2)"]
     incomplete_code_samples = ["(define (f x)", '(display "open']
     invalid_code_samples = [")"]
+
+
+class RKernelTests(_SessionKernelTests):
+    language_key = "r"
+    language_name = "R"
+    file_extension = ".r"
+    code_hello_world = 'cat("hello, world\\n")'
+    code_stderr = 'message("oops")'
+    code_execute_result = [{"code": "6 * 7", "result": "[1] 42"}, {"code": 'paste0("a", "b")', "result": '[1] "ab"'}]
+    code_display_data = [{"code": "plot(1:3)", "mime": "image/png"}]
+    completion_samples = [{"text": "rnor", "matches": {"rnorm"}}, {"text": "Sys.geten", "matches": {"Sys.getenv"}}]
+    complete_code_samples = ["x <- 1", "f(1, 2)"]
+    incomplete_code_samples = ["f <- function(x) {", "x <- c(1,"]
+    invalid_code_samples = [")"]

@@ -68,7 +68,7 @@ PREFIX = {"haskell": "sessionOn", "r": "sessionOn", "octave": "sessionOn", "sche
           "julia": "sessionOn"}
 BACKGROUND = {
     "haskell": 'import System.Process\nsleeper <- spawnProcess "sleep" ["300"]',
-    "r": 'system("sleep 300", wait = FALSE)',
+    "r": 'sleeper <- pipe("sleep 300", open = "r")',
     "octave": "sleeper = system('sleep 300', false, 'async');",
     "scheme": '(define sleeper (let ((pid (primitive-fork))) (if (zero? pid) (execlp "sleep" "sleep" "300") pid)))',
     "julia": "sleeper = run(`sleep 300`, wait=false)",

@@ -1,0 +1,47 @@
+"""R: one persistent ``R --interactive`` session driven by a loader (IRkernel is preferred when
+installed: ``backend-kernels install`` may point backend-r at the ``ir`` kernelspec instead)."""
+
+from __future__ import annotations
+
+from ..base import CellResult
+from ..figures import publish_figures
+from ..session import SessionKernel
+
+R_KEYWORDS = (
+    "if else repeat while function for in next break TRUE FALSE NULL Inf NaN NA NA_integer_ NA_real_ "
+    "NA_character_ library require return invisible print cat paste paste0 c list data.frame matrix "
+    "vector length names seq_along lapply sapply vapply readline readLines stop warning tryCatch"
+).split()
+
+
+class RKernel(SessionKernel):
+    """The R recipe. The loader is R's user profile, so R's console (``readline()``) is the user's
+    stdin; the last visible value is the cell's result; plots come back as PNG ``display_data``;
+    completion is R's own completer (``utils:::.completeToken``)."""
+
+    language_name = "R"
+    display_language = "R"
+    mimetype = "text/x-r-source"
+    file_extension = ".r"
+    pygments_lexer = "r"
+    codemirror_mode = "r"
+    keywords = tuple(R_KEYWORDS)
+    line_comment = "#"
+    block_comment = None
+    interpreter = "R"
+    loader = "r_loader.R"
+
+    def session_argv(self, program: str, loader: str) -> list[str]:
+        # env(1) execs R with the loader as its user profile (only this session, not batch Rscript runs).
+        return ["env", f"R_PROFILE_USER={loader}", program, "--no-save", "--no-restore", "--no-site-file", "--no-environ", "--quiet", "--no-echo",
+                "--interactive", "--no-readline"]
+
+    async def execute_code(self, code: str) -> CellResult:
+        result = await super().execute_code(code)
+        session = self.interp_session
+        if session is not None and not self._silent:
+            publish_figures(session.folder, lambda kind, content: self.send_response(self.iopub_socket, kind, content))
+        return result
+
+
+kernel_class = RKernel

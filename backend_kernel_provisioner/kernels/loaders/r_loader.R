@@ -1,0 +1,136 @@
+# Loader of the R session kernel (protocol: backend_kernel_provisioner/kernels/session.py).
+# R runs with --interactive and this file as its user profile (R_PROFILE_USER), so the console,
+# readline() (replaced below) and readLines("stdin") read the user's standard input while cells come from the
+# FIFO. Each cell is parsed and evaluated in the global environment; errors and interrupts are
+# caught per cell, so the state lasts. Everything of the loader lives in a local environment.
+local({
+  for (package in c("methods", "datasets", "utils", "grDevices", "graphics", "stats")) {
+    suppressPackageStartupMessages(library(package, character.only = TRUE))
+  }
+  options(warn = 1)
+  folder <- Sys.getenv("BACKEND_SESSION_DIR")
+  cells <- file(Sys.getenv("BACKEND_SESSION_CELLS"), open = "r", blocking = TRUE, raw = TRUE)
+  status <- file(Sys.getenv("BACKEND_SESSION_STATUS"), open = "w", blocking = TRUE, raw = TRUE)
+  figures <- 0L
+
+  # Plots go to PNG files the kernel publishes as image/png after the cell.
+  options(device = function(...) {
+    figures <<- figures + 1L
+    grDevices::png(file.path(folder, sprintf("figure-%06d.png", figures)), width = 640, height = 480)
+  })
+
+  # readline() waits in select() on R's console, which the kernel cannot see as a read of stdin;
+  # this one reads the line from stdin directly (a plain read the kernel answers by input_request).
+  user_stdin <- file("stdin")
+  open(user_stdin, "r")
+  readline <- function(prompt = "") {
+    cat(prompt)
+    flush(stdout())
+    line <- readLines(user_stdin, n = 1, warn = FALSE)
+    if (length(line) == 0) "" else line
+  }
+  for (where in list(baseenv(), .BaseNamespaceEnv)) {
+    unlockBinding("readline", where)
+    assign("readline", readline, envir = where)
+    lockBinding("readline", where)
+  }
+
+  quote_json <- function(s) {
+    s <- enc2utf8(as.character(s))
+    s <- gsub("\\", "\\\\", s, fixed = TRUE)
+    s <- gsub("\"", "\\\"", s, fixed = TRUE)
+    s <- gsub("\n", "\\n", s, fixed = TRUE)
+    s <- gsub("\r", "\\r", s, fixed = TRUE)
+    s <- gsub("\t", "\\t", s, fixed = TRUE)
+    s <- gsub("[[:cntrl:]]", "?", s)
+    paste0("\"", s, "\"")
+  }
+
+  encode <- function(value) {
+    if (is.list(value)) {
+      parts <- vapply(names(value), function(key) paste0(quote_json(key), ":", encode(value[[key]])), "")
+      return(paste0("{", paste(parts, collapse = ","), "}"))
+    }
+    if (is.numeric(value) && length(value) == 1) return(format(value))
+    if (inherits(value, "AsIs")) {
+      return(paste0("[", paste(vapply(as.character(value), quote_json, ""), collapse = ","), "]"))
+    }
+    quote_json(paste(value, collapse = "\n"))
+  }
+
+  report <- function(answer) {
+    flush(stdout())
+    flush(stderr())
+    writeLines(encode(answer), status)
+    flush(status)
+  }
+
+  error_answer <- function(id, e) {
+    call <- conditionCall(e)
+    if (is.call(call) && identical(call[[1]], as.name("eval")) && identical(call[[2]], quote(expressions[[i]]))) {
+      call <- NULL  # an error at the cell's top level, not inside a function
+    }
+    message <- conditionMessage(e)
+    shown <- if (is.null(call)) paste0("Error: ", message)
+             else paste0("Error in ", paste(deparse(call, nlines = 1), collapse = ""), ": ", message)
+    list(id = id, status = "error", ename = "Error", evalue = message, exit_code = 1,
+         traceback = I(strsplit(shown, "\n", fixed = TRUE)[[1]]))
+  }
+
+  close_figures <- function() {
+    while (grDevices::dev.cur() > 1) grDevices::dev.off()
+  }
+
+  run <- function(id, text) {
+    answer <- tryCatch({
+      expressions <- tryCatch(parse(text = text, keep.source = FALSE), error = function(e) {
+        structure(list(message = sub("^<text>:", "line ", conditionMessage(e))), class = "parse_failure")
+      })
+      if (inherits(expressions, "parse_failure")) {
+        list(id = id, status = "error", ename = "SyntaxError", evalue = expressions$message, exit_code = 1,
+             traceback = I(c("Error: parse error", strsplit(expressions$message, "\n", fixed = TRUE)[[1]])))
+      } else {
+        result <- NULL
+        for (i in seq_along(expressions)) {
+          shown <- withVisible(eval(expressions[[i]], envir = globalenv()))
+          if (shown$visible) {
+            if (i == length(expressions)) {
+              result <- paste(utils::capture.output(print(shown$value)), collapse = "\n")
+            } else {
+              print(shown$value)
+            }
+          }
+        }
+        if (is.null(result)) list(id = id, status = "ok") else list(id = id, status = "ok", result = result)
+      }
+    }, interrupt = function(e) {
+      list(id = id, status = "error", ename = "KeyboardInterrupt", evalue = "interrupted", exit_code = 130)
+    }, error = function(e) error_answer(id, e))
+    tryCatch(close_figures(), error = function(e) NULL)
+    report(answer)
+  }
+
+  complete <- function(id, text) {
+    completion <- tryCatch({
+      utils:::.assignLinebuffer(text)
+      utils:::.assignEnd(nchar(text))
+      token <- utils:::.guessTokenFromLine()
+      utils:::.completeToken()
+      list(matches = utils:::.retrieveCompletions(), token = token)
+    }, error = function(e) list(matches = character(0), token = ""))
+    report(list(id = id, status = "ok", matches = I(completion$matches), token = completion$token))
+  }
+
+  report(list(status = "ready"))
+  repeat {
+    line <- tryCatch(readLines(cells, n = 1), interrupt = function(e) character(0), error = function(e) NULL)
+    if (is.null(line)) break
+    if (length(line) == 0) next
+    parts <- regmatches(line, regexec("^([0-9]+) ([a-z]+) (.*)$", line))[[1]]
+    if (length(parts) != 4) next
+    text <- paste(readLines(parts[4], warn = FALSE, encoding = "UTF-8"), collapse = "\n")
+    id <- as.integer(parts[2])
+    if (parts[3] == "run") run(id, text) else if (parts[3] == "complete") complete(id, text)
+  }
+  quit(save = "no", status = 0)
+})
