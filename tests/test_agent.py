@@ -81,3 +81,22 @@ async def test_oom_notice_names_a_vanished_process(tmp_path) -> None:
         assert victim["cmdline"] == "sleep 300"
         assert victim["parents"][0]["pid"] == kernel.provisioner.pid
         assert kernel.notify_event({"type": "other"}) == []
+
+
+async def test_kernel_death_is_an_event_and_restart_recovers() -> None:
+    async with await AgentKernel.start("python") as kernel:
+        events = kernel.events()
+        dying = await kernel.execute("r1", "query", "import os; os._exit(7)", flush_timeout=1)
+        assert dying["status"] in ("continued", "finished")
+
+        async def first_death() -> dict:
+            async for event in events:
+                if event["event"] == "kernel-died":
+                    return event
+            raise AssertionError("no event")
+
+        died = await asyncio.wait_for(first_death(), 30)
+        assert died["key"] == "kernel"
+        await kernel.restart()
+        result = await kernel.execute("r2", "query", "print('back')")
+        assert result["console"] == [["stdout", "back\n"]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,6 +17,8 @@ from ..kernelspecs import SPEC_PREFIX, spec_source_dir
 from .console import ConsoleBuffer
 from .events import EventHub
 from .run import Run, Step
+
+log = logging.getLogger(__name__)
 
 #: Batch options in the order they run, the magic each becomes, and the status reporting its end.
 BATCH_STEPS = (("clean", "%clean", "clean-finished"), ("build", "%build", "build-finished"), ("exec", "%exec", "finished"))
@@ -38,6 +41,8 @@ class AgentKernel:
         self._run: Run | None = None
         self._run_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
+        self._pumps: list[asyncio.Task] = []
+        self._restarting = False
         self._closed = False
 
     # -- lifecycle -----------------------------------------------------------------
@@ -71,12 +76,24 @@ class AgentKernel:
         return kernel
 
     async def _connect(self) -> None:
+        """Open a fresh client and route its channels; also used after every restart."""
+        self.kc = self.km.client()
         self.kc.start_channels()
         await self.kc.wait_for_ready(timeout=120)
-        for channel in (self.kc.iopub_channel, self.kc.shell_channel, self.kc.stdin_channel):
-            self._tasks.append(asyncio.create_task(self._pump(channel)))
-        self._tasks.append(asyncio.create_task(self._watch_liveness()))
-        self._tasks.append(asyncio.create_task(self._relay_provisioner_events()))
+        self._pumps = [
+            asyncio.create_task(self._pump(channel))
+            for channel in (self.kc.iopub_channel, self.kc.shell_channel, self.kc.stdin_channel)
+        ]
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._watch_liveness()),
+                asyncio.create_task(self._relay_provisioner_events()),
+            ]
+
+    async def _disconnect(self) -> None:
+        await _cancel_all(self._pumps)
+        self._pumps = []
+        self.kc.stop_channels()
 
     async def __aenter__(self) -> AgentKernel:
         return self
@@ -87,8 +104,14 @@ class AgentKernel:
     async def restart(self) -> None:
         """Restart the kernel process; services and health checks keep running."""
         await self._abandon_run()
-        await self.km.restart_kernel()
-        await self.kc.wait_for_ready(timeout=120)
+        self._restarting = True
+        # A ZeroMQ subscription kept across the restart can stay deaf: reconnect from scratch.
+        await self._disconnect()
+        try:
+            await self.km.restart_kernel()
+            await self._connect()
+        finally:
+            self._restarting = False
         self.hub.publish({"event": "kernel-restarted", "key": "kernel", "time": time.time()})
 
     async def shutdown(self) -> None:
@@ -96,12 +119,8 @@ class AgentKernel:
         if self._closed:
             return
         self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self.kc.stop_channels()
+        await _cancel_all(self._tasks)
+        await self._disconnect()
         await self.km.shutdown_kernel(now=False)
         self.hub.publish({"event": "kernel-shutdown", "key": "kernel", "time": time.time()})
         self.hub.close()
@@ -110,8 +129,13 @@ class AgentKernel:
 
     async def _pump(self, channel: Any) -> None:
         while True:
-            msg = await channel.get_msg()
-            self._route(msg)
+            try:
+                msg = await channel.get_msg()
+                self._route(msg)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one bad message must not stop the channel
+                log.exception("agent: failed to handle a message from the kernel")
 
     def _route(self, msg: dict[str, Any]) -> None:
         run = self._run
@@ -217,6 +241,8 @@ class AgentKernel:
             if step.done:
                 return self._finish_step(run, step)
             if run.pending_input is not None:
+                # stdin and IOPub are separate sockets: let output sent before the request land first.
+                await self._settle_iopub()
                 password = bool(run.pending_input.get("password"))
                 return self._result(run, "waiting-input", None, {"is_password": password})
             if exec_timeout is not None and time.monotonic() - run.started >= exec_timeout:
@@ -229,6 +255,17 @@ class AgentKernel:
             run.changed.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(run.changed.wait(), max(wait_for, 0))
+
+    async def _settle_iopub(self, quiet: float = 0.05, limit: float = 0.5) -> None:
+        """Wait until IOPub has been quiet for ``quiet`` seconds (at most ``limit``)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while loop.time() < deadline:
+            if not await self.kc.iopub_channel.msg_ready():
+                await asyncio.sleep(quiet)
+                if not await self.kc.iopub_channel.msg_ready():
+                    return
+            await asyncio.sleep(0.005)
 
     def _finish_step(self, run: Run, step: Step) -> dict[str, Any]:
         result = self._result(run, step.finished_status, step.exit_code)
@@ -349,11 +386,21 @@ class AgentKernel:
     async def _watch_liveness(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            if self.km.has_kernel and not await self.km.is_alive() and not self._closed:
+            if self._restarting or self._closed:
+                continue
+            if self.km.has_kernel and not await self.km.is_alive():
                 self.hub.publish({"event": "kernel-died", "key": "kernel", "time": time.time()})
                 await self._abandon_run()
                 while not await self.km.is_alive():
                     await asyncio.sleep(1.0)
+
+
+async def _cancel_all(tasks: list[asyncio.Task]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 def _spec_manager() -> KernelSpecManager:
