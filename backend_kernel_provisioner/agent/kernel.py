@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 BATCH_STEPS = (("clean", "%clean", "clean-finished"), ("build", "%build", "build-finished"), ("exec", "%exec", "finished"))
 
 
+#: The runner's exit code when it could not finish a run itself.
+KERNEL_LOST_EXIT_CODE = -1
+
+
 class AgentError(Exception):
     """A request the agent client cannot carry out (for example continuing an unknown run)."""
 
@@ -237,7 +241,9 @@ class AgentKernel:
         flush_deadline = loop.time() + flush_timeout
         while True:
             step = run.current
-            assert step is not None
+            if step is None:  # abandoned: the kernel died or was restarted under the run
+                run.console.add_stream("stderr", "the kernel stopped before the run finished\n")
+                return self._result(run, "finished", KERNEL_LOST_EXIT_CODE)
             if step.done:
                 return self._finish_step(run, step)
             if run.pending_input is not None:
@@ -306,6 +312,7 @@ class AgentKernel:
         if run is not None and not run.finished.is_set():
             run.index = len(run.steps)
             run.finished.set()
+            run.changed.set()
 
     # -- beside the running task ------------------------------------------------------------
 
