@@ -85,7 +85,8 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
     autostart_services = List(
         Unicode(),
         config=True,
-        help="Services started once with the kernel (they survive restarts); a failure is logged, not fatal.",
+        help="Services started once with the kernel, before start_kernel() returns (they survive restarts); "
+        "NAME or NAME:PORT for a fixed port; a failure is logged, not fatal.",
     )
     intrinsic_services = List(
         Unicode(),
@@ -217,6 +218,13 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
                 await self.process_monitor.stop()
                 self.process_monitor = None
 
+    def _resolve_spec_path(self, path: str) -> str:
+        """A relative path in a kernelspec's config is relative to the kernelspec's folder."""
+        resource_dir = getattr(self.kernel_spec, "resource_dir", "") if self.kernel_spec else ""
+        if path and not os.path.isabs(path) and resource_dir:
+            return os.path.join(resource_dir, path)
+        return path
+
     def _start_process_monitor(self) -> None:
         """Runner step 6: remember recent process tables so an OOM notice can name the victims."""
         if self.process_monitor is None and self.process_monitor_interval > 0:
@@ -277,7 +285,7 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
             home=kwargs.get("cwd") or os.getcwd(),
             kernel_id=str(self.kernel_id or ""),
             runtime_path=self.runtime_path,
-            defs_dir=self.service_defs_dir,
+            defs_dir=self._resolve_spec_path(self.service_defs_dir),
             policies=dict(self.service_policies),
             start_timeout=self.service_start_timeout,
             stop_grace=self.service_stop_grace,

@@ -53,7 +53,9 @@ class KernelServices:
             await task
 
     async def _autostart(self, names: list[str]) -> None:
-        results = await asyncio.gather(*(self.manager.start_service({"name": n}) for n in names), return_exceptions=True)
+        requests = [_autostart_request(entry) for entry in names]
+        results = await asyncio.gather(*(self.manager.start_service(r) for r in requests), return_exceptions=True)
+        names = [r["name"] for r in requests]
         for name, result in zip(names, results):
             if isinstance(result, BaseException):
                 result = {"status": "failed", "error": f"{type(result).__name__}: {result}"}
@@ -66,3 +68,11 @@ class KernelServices:
         await self.manager.close()
         await self.control.close()
         shutil.rmtree(self.manager.work_dir, ignore_errors=True)
+
+
+def _autostart_request(entry: str) -> dict[str, Any]:
+    """``NAME`` (a free port is chosen) or ``NAME:PORT`` (a daemon clients expect on a fixed port)."""
+    name, _, port = entry.partition(":")
+    if port.isdigit():
+        return {"name": name, "port": int(port), "ports": [int(port)]}
+    return {"name": entry}
