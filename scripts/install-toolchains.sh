@@ -29,7 +29,7 @@ done
 if [ ${#filtered[@]} -gt 0 ]; then
   echo "installing: ${filtered[*]}"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${filtered[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${filtered[@]}" >/dev/null
 else
   echo "toolchains: all present"
 fi
