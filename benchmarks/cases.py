@@ -15,6 +15,7 @@ from jupyter_client.manager import AsyncKernelManager
 from kernels import idle_rss, kernel, round_trip, start_to_info
 from measure import Samples, sample, tree_rss
 from report import Row
+from service_cases import health_transition, service_readiness
 
 
 @dataclass
@@ -182,4 +183,5 @@ async def memory(s: Settings) -> list[Row]:
     return rows
 
 
-ALL = [kernel_start, own_kernel_start, c_cells, small_cells, streamed_output, scale, memory]
+ALL = [kernel_start, own_kernel_start, c_cells, small_cells, streamed_output, service_readiness,
+       health_transition, scale, memory]

@@ -51,10 +51,15 @@ async def _probe(port: int, readiness: Readiness) -> bool:
         writer.close()
 
 
+#: Longest pause between two readiness probes, in seconds.
+READINESS_POLL_CAP = 0.02
+
+
 async def wait_until_ready(port: int, readiness: Readiness, timeout: float) -> bool:
-    """Probe ``port`` with a backoff of 5 ms doubling to 100 ms; False after ``timeout`` seconds.
+    """Probe ``port`` with a backoff of 5 ms doubling to 20 ms; False after ``timeout`` seconds.
 
     Callers race this against the process's ``wait()``, so an early exit is seen at once.
+    The cap bounds how late readiness is noticed (a refused loopback connect costs microseconds).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -65,4 +70,4 @@ async def wait_until_ready(port: int, readiness: Readiness, timeout: float) -> b
         if loop.time() >= deadline:
             return False
         await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
-        delay = min(delay * 2, 0.1)
+        delay = min(delay * 2, READINESS_POLL_CAP)
