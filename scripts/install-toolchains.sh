@@ -7,7 +7,7 @@ SUDO=""
 PACKAGES=(
   build-essential gcc g++ make git tmux
   golang-go rustc cargo default-jdk-headless nodejs
-  lua5.4 php-cli ghc r-base-core octave guile-3.0
+  lua5.4 php-cli ghc r-base-core octave gnuplot-nox guile-3.0
   chromium espeak-ng sox openssh-server fonts-dejavu-core
 )
 missing=()
@@ -22,6 +22,7 @@ for pkg in "${missing[@]}"; do
     rustc) have rustc || filtered+=("$pkg") ;;
     cargo) have cargo || filtered+=("$pkg") ;;
     nodejs) have node || filtered+=("$pkg") ;;
+    gnuplot-nox) have gnuplot || filtered+=("$pkg") ;;
     default-jdk-headless) have javac || filtered+=("$pkg") ;;
     *) filtered+=("$pkg") ;;
   esac

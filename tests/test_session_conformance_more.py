@@ -53,3 +53,16 @@ class RKernelTests(_SessionKernelTests):
     complete_code_samples = ["x <- 1", "f(1, 2)"]
     incomplete_code_samples = ["f <- function(x) {", "x <- c(1,"]
     invalid_code_samples = [")"]
+
+
+class OctaveKernelTests(_SessionKernelTests):
+    language_key = "octave"
+    language_name = "octave"
+    file_extension = ".m"
+    code_hello_world = "disp('hello, world')"
+    code_stderr = "fprintf(stderr, 'oops\\n')"
+    code_display_data = [{"code": "plot(1:3)", "mime": "image/png"}]
+    completion_samples = [{"text": "linspa", "matches": {"linspace"}}]
+    complete_code_samples = ["x = 1;", "disp(1)"]
+    incomplete_code_samples = ["x = [1,", "disp(\"open"]
+    invalid_code_samples = [")"]

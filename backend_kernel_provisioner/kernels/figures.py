@@ -35,3 +35,15 @@ def publish_figures(folder: Path, send: Callable[[str, dict[str, Any]], None]) -
                                        "text/plain": f"<Figure {number}>"},
                               "metadata": {}})
     return len(images)
+
+
+class FiguresAfterCells:
+    """Mixin for a SessionKernel recipe: after each cell, publish the figures its loader saved."""
+
+    async def execute_code(self, code: str) -> Any:
+        result = await super().execute_code(code)  # type: ignore[misc]
+        session = self.interp_session  # type: ignore[attr-defined]
+        if session is not None and not self._silent:  # type: ignore[attr-defined]
+            publish_figures(session.folder,
+                            lambda kind, content: self.send_response(self.iopub_socket, kind, content))  # type: ignore[attr-defined]
+        return result

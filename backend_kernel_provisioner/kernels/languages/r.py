@@ -3,8 +3,7 @@ installed: ``backend-kernels install`` may point backend-r at the ``ir`` kernels
 
 from __future__ import annotations
 
-from ..base import CellResult
-from ..figures import publish_figures
+from ..figures import FiguresAfterCells
 from ..session import SessionKernel
 
 R_KEYWORDS = (
@@ -14,7 +13,7 @@ R_KEYWORDS = (
 ).split()
 
 
-class RKernel(SessionKernel):
+class RKernel(FiguresAfterCells, SessionKernel):
     """The R recipe. The loader is R's user profile, so R's console (``readline()``) is the user's
     stdin; the last visible value is the cell's result; plots come back as PNG ``display_data``;
     completion is R's own completer (``utils:::.completeToken``)."""
@@ -35,13 +34,6 @@ class RKernel(SessionKernel):
         # env(1) execs R with the loader as its user profile (only this session, not batch Rscript runs).
         return ["env", f"R_PROFILE_USER={loader}", program, "--no-save", "--no-restore", "--no-site-file", "--no-environ", "--quiet", "--no-echo",
                 "--interactive", "--no-readline"]
-
-    async def execute_code(self, code: str) -> CellResult:
-        result = await super().execute_code(code)
-        session = self.interp_session
-        if session is not None and not self._silent:
-            publish_figures(session.folder, lambda kind, content: self.send_response(self.iopub_socket, kind, content))
-        return result
 
 
 kernel_class = RKernel
