@@ -32,3 +32,13 @@ def test_sphinx_build_has_no_warnings(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "html" / "configuration.html").exists()
+
+
+def test_kernels_page_has_a_section_per_kernel() -> None:
+    from backend_kernel_provisioner.kernelspecs import LANGUAGES
+
+    page = (DOCS / "kernels.md").read_text()
+    headings = re.findall(r"^#{2,4} .+$", page, flags=re.M)
+    expected = [*LANGUAGES, "speech", "rserver"]
+    missing = [lang for lang in expected if not any(f"`backend-{lang}`" in h for h in headings)]
+    assert not missing, f"docs/kernels.md has no section heading naming `backend-<lang>` for: {missing}"
