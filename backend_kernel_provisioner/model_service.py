@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from .health import HealthChecker, HealthEvent
 from .models import ModelDefinitionError, ModelInfo, load_model_definition, parse_model_info
 from .services import ServiceDefinitionError, ServiceManager, run_prestart_actions
+from .services.definitions import expand
 
 log = logging.getLogger(__name__)
 
@@ -172,16 +173,21 @@ class ServiceManagerLauncher:
         cwd = model.model_path or self.manager.context.home
         if not os.path.isdir(cwd):
             raise ModelStartError(f"model_path {cwd!r} is not a folder")
+        source = f"model {model.name!r}"
         try:
-            await run_prestart_actions(
-                model.service.pre_start_actions, {**self.variables(), **variables}, f"model {model.name!r}",
-                cwd=cwd, tempdir=self.manager.work_dir, command_timeout=self.manager.context.command_timeout,
+            variables = await run_prestart_actions(
+                model.service.pre_start_actions, {**self.variables(), **variables}, source,
+                cwd=cwd, env=self.manager.service_env(), tempdir=self.manager.work_dir,
+                command_timeout=self.manager.context.command_timeout,
                 log=lambda level, message: log.log(level, "model %s: %s", model.name, message),
             )
+            command = model.service.start_command
+            if isinstance(command, str):
+                argv = ["/bin/sh", "-c", expand(command, variables, source)]
+            else:
+                argv = [expand(part, variables, source) for part in command]
         except ServiceDefinitionError as exc:
             raise ModelStartError(str(exc)) from None
-        command = model.service.start_command
-        argv = ["/bin/sh", "-c", command] if isinstance(command, str) else command
         result = await self.manager.start_process(
             name, argv, cwd=cwd, ports=[model.service.port], wait_for_port=False, kind="model"
         )

@@ -67,7 +67,7 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
     )
     kernel_options = Dict(
         config=True,
-        help="Settings for the kernel process itself (for example {\"cflags\": \"-O2\"}); "
+        help="Settings for the kernel process itself (for example {\"flags\": \"-O2\"} for a compiled language); "
         "passed as JSON in BACKEND_KERNEL_OPTIONS and applied to the kernel's own traits.",
     )
     runtime_path = Unicode(

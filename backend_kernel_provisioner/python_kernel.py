@@ -2,7 +2,7 @@
 
 The agent reads a run's exit code from the ``execute_reply``'s ``exit_code``
 field (our other kernels set it too): 0 when the cell succeeded, the code of
-``SystemExit`` or of a failed batch step, 1 for any other error.
+``SystemExit`` or of a failed batch step, 130 for an interrupt, 1 for any other error.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
 EXTENSION = "backend_kernel_provisioner.ipython_extension"
+#: As every backend kernel (and a shell) reports an interrupted run.
+INTERRUPTED_EXIT_CODE = 130
 
 
 def exit_code_of(error: BaseException | None) -> int:
@@ -22,6 +24,8 @@ def exit_code_of(error: BaseException | None) -> int:
     code = getattr(error, "exit_code", None)
     if isinstance(code, int):
         return code
+    if isinstance(error, KeyboardInterrupt):
+        return INTERRUPTED_EXIT_CODE
     if isinstance(error, SystemExit):
         if error.code is None:
             return 0

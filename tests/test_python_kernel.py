@@ -24,7 +24,7 @@ async def test_prints_reads_input_interrupts_restarts_and_cleans_up() -> None:
         await km.interrupt_kernel()
         out = await loop
         assert out["reply"]["status"] == "error"
-        assert out["reply"]["ename"] == "KeyboardInterrupt"
+        assert out["reply"]["ename"] == "KeyboardInterrupt" and out["reply"]["exit_code"] == 130
         out = await run_cell(kc, "print(name.upper())")
         assert out["stdout"] == "ADA\n"
 

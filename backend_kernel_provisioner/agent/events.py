@@ -36,10 +36,14 @@ class EventHub:
         for queue in self._queues:
             queue.put_nowait(_CLOSED)
 
-    async def subscribe(self) -> AsyncIterator[dict[str, Any]]:
+    def subscribe(self) -> AsyncIterator[dict[str, Any]]:
+        """Registered at once: nothing published after this call is missed."""
         queue: asyncio.Queue = asyncio.Queue()
         snapshot = self.current()
         self._queues.add(queue)
+        return self._iterate(queue, snapshot)
+
+    async def _iterate(self, queue: asyncio.Queue, snapshot: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
         try:
             for event in snapshot:
                 yield event
