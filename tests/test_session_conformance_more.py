@@ -66,3 +66,15 @@ class OctaveKernelTests(_SessionKernelTests):
     complete_code_samples = ["x = 1;", "disp(1)"]
     incomplete_code_samples = ["x = [1,", "disp(\"open"]
     invalid_code_samples = [")"]
+
+
+class HaskellKernelTests(_SessionKernelTests):
+    language_key = "haskell"
+    language_name = "haskell"
+    file_extension = ".hs"
+    code_hello_world = 'putStrLn "hello, world"'
+    code_stderr = 'import System.IO\nhPutStrLn stderr "oops"'
+    completion_samples = [{"text": "putStrL", "matches": {"putStrLn"}}]
+    complete_code_samples = ["x = 1", "print (1 + 2)"]
+    incomplete_code_samples = ["print (1 +", 'putStrLn "open']
+    invalid_code_samples = [")"]
