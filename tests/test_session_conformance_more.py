@@ -78,3 +78,16 @@ class HaskellKernelTests(_SessionKernelTests):
     complete_code_samples = ["x = 1", "print (1 + 2)"]
     incomplete_code_samples = ["print (1 +", 'putStrLn "open']
     invalid_code_samples = [")"]
+
+
+class JuliaKernelTests(_SessionKernelTests):
+    language_key = "julia"
+    language_name = "julia"
+    file_extension = ".jl"
+    code_hello_world = 'println("hello, world")'
+    code_stderr = 'println(stderr, "oops")'
+    code_execute_result = [{"code": "6 * 7", "result": "42"}]
+    completion_samples = [{"text": "printl", "matches": {"println"}}]
+    complete_code_samples = ["x = 1", "f(1, 2)"]
+    incomplete_code_samples = ["f(1,", "x = [1,"]
+    invalid_code_samples = [")"]
