@@ -60,13 +60,7 @@ LANGUAGES = {
 }
 
 PARAMS = [pytest.param(name, id=name) for name in LANGUAGES]
-# After a cell read stdin, GHC's IO manager leaves fd 0 in its epoll set as a disarmed one-shot
-# entry; process.blocked_reading counts it as a pending read, so a later busy cell is taken for
-# one waiting for input (and interrupted at once). Fix belongs in process._epoll_watches (EPOLLIN).
-HASKELL_STDIN_THEN_LOOP = pytest.mark.xfail(
-    reason="process.blocked_reading counts a disarmed one-shot epoll entry for stdin", strict=True)
-STATE_PARAMS = [pytest.param(name, id=name, marks=[HASKELL_STDIN_THEN_LOOP] if name == "haskell" else [])
-                for name in LANGUAGES]
+STATE_PARAMS = PARAMS
 EXITS = {"r": "quit(status = 4)", "octave": "exit(4)", "scheme": "(exit 4)", "julia": "exit(4)",
          "haskell": ":quit"}
 DEFINING = {"haskell": "sessionOnlyName = 1", "r": "sessionOnlyName <- 1", "octave": "sessionOnlyName = 1;",

@@ -178,12 +178,28 @@ def _fd_target(pid: int, fd: int) -> str:
         return ""
 
 
+_EPOLLIN = 0x1
+
+
 def _epoll_watches(pid: int, epfd: int) -> list[int]:
+    """Fds the epoll ``epfd`` currently watches for input (``tfd: N events: HEX ...`` lines).
+
+    An entry without EPOLLIN (a one-shot registration that already fired, as GHC's
+    and libuv's event loops leave behind) is not a read in progress.
+    """
+    watched = []
     try:
         with open(f"/proc/{pid}/fdinfo/{epfd}") as fh:
-            return [int(line.split()[1]) for line in fh if line.startswith("tfd:")]
+            for line in fh:
+                if not line.startswith("tfd:"):
+                    continue
+                fields = line.split()
+                events = int(fields[fields.index("events:") + 1], 16) if "events:" in fields else _EPOLLIN
+                if events & _EPOLLIN:
+                    watched.append(int(fields[1]))
     except (OSError, ValueError, IndexError):
         return []
+    return watched
 
 
 def blocked_reading(pids: list[int], target: str) -> bool:
