@@ -29,7 +29,14 @@ class BackendEngine:
         return NBClientEngine.execute_notebook(*args, **kwargs)
 
 
-from papermill.translators import Translator, papermill_translators  # noqa: E402
+from papermill.translators import (  # noqa: E402
+    BashTranslator,
+    JuliaTranslator,
+    PythonTranslator,
+    RTranslator,
+    Translator,
+    papermill_translators,
+)
 
 
 class EnvTranslator(Translator):
@@ -192,9 +199,29 @@ TRANSLATORS: dict[str, type[Translator]] = {
 }
 
 
+#: Kernel name → translator, for notebooks whose metadata names our kernel but not its language.
+KERNEL_TRANSLATORS: dict[str, type[Translator]] = {
+    "backend-python": PythonTranslator,
+    "backend-c": EnvTranslator,
+    "backend-cpp": EnvTranslator,
+    "backend-go": EnvTranslator,
+    "backend-rust": EnvTranslator,
+    "backend-java": EnvTranslator,
+    "backend-nodejs": JavaScriptTranslator,
+    "backend-lua": LuaTranslator,
+    "backend-php": PhpTranslator,
+    "backend-scheme": SchemeTranslator,
+    "backend-haskell": HaskellTranslator,
+    "backend-octave": OctaveTranslator,
+    "backend-r": RTranslator,
+    "backend-julia": JuliaTranslator,
+    "backend-shell": BashTranslator,
+}
+
+
 def register_translators() -> None:
-    for language, translator in TRANSLATORS.items():
-        papermill_translators.register(language, translator)
+    for name, translator in {**TRANSLATORS, **KERNEL_TRANSLATORS}.items():
+        papermill_translators.register(name, translator)
 
 
 register_translators()

@@ -8,6 +8,7 @@ the tests compare with what nbclient and papermill produce.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -34,7 +35,7 @@ NOTEBOOKS: dict[str, tuple[str, list[str]]] = {
     "lua": ('who = "world"', ['print("hello, " .. who)', "x = 6 * 7", 'print("6 * 7 = " .. x)']),
     "php": ('$who = "world";', ['echo "hello, $who\\n";', "$x = 6 * 7;", 'echo "6 * 7 = $x\\n";']),
     "haskell": ('let who = "world"', ['putStrLn ("hello, " ++ who)', "let x = 6 * 7 :: Int", 'putStrLn ("6 * 7 = " ++ show x)']),
-    "r": ('who <- "world"', ['cat("hello, ", who, "\\n", sep = "")', "x <- 6 * 7", 'cat("6 * 7 =", x, "\\n")']),
+    "r": ('who <- "world"', ['cat("hello, ", who, "\\n", sep = "")', "x <- 6 * 7", 'cat("6 * 7 = ", x, "\\n", sep = "")']),
     "octave": ("who = 'world';", ["printf('hello, %s\\n', who)", "x = 6 * 7;", "printf('6 * 7 = %d\\n', x)"]),
     "scheme": ('(define who "world")', ['(display (string-append "hello, " who)) (newline)', "(define x (* 6 7))",
                                           '(display "6 * 7 = ") (display x) (newline)']),
@@ -57,7 +58,9 @@ def expected_output(who: str) -> str:
 def build(language: str) -> nbformat.NotebookNode:
     params, cells = NOTEBOOKS[language]
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": f"backend-{language}", "display_name": DISPLAY[language], "language": language}
+    spec = json.loads((ROOT / "kernelspecs" / f"backend-{language}" / "kernel.json").read_text())
+    nb.metadata["kernelspec"] = {"name": f"backend-{language}", "display_name": spec["display_name"],
+                                 "language": spec["language"]}
     nb.cells.append(nbformat.v4.new_markdown_cell(f"# {DISPLAY[language]}\n\nA parameter, then cells that use it."))
     parameter_cell = nbformat.v4.new_code_cell(params)
     parameter_cell.metadata["tags"] = ["parameters"]
