@@ -299,10 +299,13 @@ async def test_stop_kills_the_whole_process_group(manager):
     assert not any(pid_alive(p) for p in group)
 
 
-async def test_term_ignoring_service_is_killed_after_grace(manager):
+async def test_term_ignoring_service_is_killed_after_grace(manager, tmp_path):
     manager.configure(stop_grace=0.5)
-    await manager.start_process("stubborn", ["sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"])
+    armed = tmp_path / "trap-armed"
+    await manager.start_process("stubborn", ["sh", "-c", f"trap '' TERM; touch {armed}; while :; do sleep 0.1; done"])
     pid = manager.status("stubborn")["pid"]
+    while not armed.exists():  # SIGTERM before the trap is set would end it the ordinary way
+        await asyncio.sleep(0.01)
     result = await manager.shutdown_service("stubborn")
     assert result["exit_code"] == -signal.SIGKILL and not pid_alive(pid)
 
