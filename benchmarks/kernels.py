@@ -58,4 +58,5 @@ async def idle_rss(name: str) -> float:
         return float(tree_rss(km.provisioner.pid))
 
 
-_TRIVIAL = {"python3": "1", "backend-python": "1", "bash": "true"}
+_TRIVIAL = {"python3": "1", "backend-python": "1", "bash": "true", "backend-nodejs": "1",
+            "backend-c": "int main(void) { return 0; }"}
