@@ -1,4 +1,5 @@
-"""jupyter_kernel_test conformance of the persistent-session kernels (Node.js, Lua, PHP, shell)."""
+"""jupyter_kernel_test conformance of the persistent-session kernels (Node.js, Lua, PHP, shell,
+Scheme, R, Octave, Haskell, Julia)."""
 
 from __future__ import annotations
 
@@ -78,4 +79,69 @@ class ShellKernelTests(_SessionKernelTests):
     completion_samples = [{"text": "ech", "matches": {"echo"}}, {"text": "echo $HOM", "matches": {"$HOME"}}]
     complete_code_samples = ["echo hi", "ls -l"]
     incomplete_code_samples = ["echo \"open", "echo $(date"]
+    invalid_code_samples = [")"]
+
+
+class SchemeKernelTests(_SessionKernelTests):
+    language_key = "scheme"
+    language_name = "scheme"
+    file_extension = ".scm"
+    code_hello_world = '(display "hello, world")'
+    code_stderr = '(display "oops" (current-error-port))'
+    code_execute_result = [{"code": "(* 6 7)", "result": "42"}, {"code": '(string-append "a" "b")', "result": '"ab"'}]
+    completion_samples = [{"text": "(newli", "matches": {"newline"}}]
+    complete_code_samples = ["(define a 1)", "(f 1 2)"]
+    incomplete_code_samples = ["(define (f x)", '(display "open']
+    invalid_code_samples = [")"]
+
+
+class RKernelTests(_SessionKernelTests):
+    language_key = "r"
+    language_name = "R"
+    file_extension = ".r"
+    code_hello_world = 'cat("hello, world\\n")'
+    code_stderr = 'message("oops")'
+    code_execute_result = [{"code": "6 * 7", "result": "[1] 42"}, {"code": 'paste0("a", "b")', "result": '[1] "ab"'}]
+    code_display_data = [{"code": "plot(1:3)", "mime": "image/png"}]
+    completion_samples = [{"text": "rnor", "matches": {"rnorm"}}, {"text": "Sys.geten", "matches": {"Sys.getenv"}}]
+    complete_code_samples = ["x <- 1", "f(1, 2)"]
+    incomplete_code_samples = ["f <- function(x) {", "x <- c(1,"]
+    invalid_code_samples = [")"]
+
+
+class OctaveKernelTests(_SessionKernelTests):
+    language_key = "octave"
+    language_name = "octave"
+    file_extension = ".m"
+    code_hello_world = "disp('hello, world')"
+    code_stderr = "fprintf(stderr, 'oops\\n')"
+    code_display_data = [{"code": "plot(1:3)", "mime": "image/png"}]
+    completion_samples = [{"text": "linspa", "matches": {"linspace"}}]
+    complete_code_samples = ["x = 1;", "disp(1)"]
+    incomplete_code_samples = ["x = [1,", "disp(\"open"]
+    invalid_code_samples = [")"]
+
+
+class HaskellKernelTests(_SessionKernelTests):
+    language_key = "haskell"
+    language_name = "haskell"
+    file_extension = ".hs"
+    code_hello_world = 'putStrLn "hello, world"'
+    code_stderr = 'import System.IO\nhPutStrLn stderr "oops"'
+    completion_samples = [{"text": "putStrL", "matches": {"putStrLn"}}]
+    complete_code_samples = ["x = 1", "print (1 + 2)"]
+    incomplete_code_samples = ["print (1 +", 'putStrLn "open']
+    invalid_code_samples = [")"]
+
+
+class JuliaKernelTests(_SessionKernelTests):
+    language_key = "julia"
+    language_name = "julia"
+    file_extension = ".jl"
+    code_hello_world = 'println("hello, world")'
+    code_stderr = 'println(stderr, "oops")'
+    code_execute_result = [{"code": "6 * 7", "result": "42"}]
+    completion_samples = [{"text": "printl", "matches": {"println"}}]
+    complete_code_samples = ["x = 1", "f(1, 2)"]
+    incomplete_code_samples = ["f(1,", "x = [1,"]
     invalid_code_samples = [")"]

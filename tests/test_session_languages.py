@@ -1,6 +1,7 @@
-"""Acceptance of the persistent-session kernels (Node.js, Lua, PHP, shell) through jupyter_client:
-state lasts across cells, errors keep it, stdin through input_request, interrupts keep the session,
-and no prompt or echo of the input leaks into the output."""
+"""Acceptance of the persistent-session kernels (Node.js, Lua, PHP, shell, Haskell, R, Octave,
+Scheme, Julia) through jupyter_client: state lasts across cells, errors keep it, stdin through
+input_request, interrupts keep the session, no prompt or echo of the input leaks into the output,
+and no process outlives the kernel."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class Cells:
     error: str       # fails
     read: str        # reads a line and prints "hi <line>"
     loop: str        # prints "spin" then loops forever
+    error_says: str = ""  # text the error cell's evalue or traceback must contain ("" = not checked)
 
 
 LANGUAGES = {
@@ -63,10 +65,91 @@ LANGUAGES = {
         read='read -r name; echo "hi $name"',
         loop="echo spin; while true; do :; done",
     ),
+    "haskell": Cells(
+        "backend-haskell", "ghci",
+        define="value = 41 :: Int\ninc :: Int -> Int\ninc a = a + 1",
+        show_value="print value",
+        call="print (inc value)",
+        error='ioError (userError "boom")',
+        error_says="boom",
+        read='name <- getLine\nputStrLn ("hi " ++ name)',
+        loop='putStrLn "spin"\nprint (length [1 ..])',
+    ),
+    "r": Cells(
+        "backend-r", "R",
+        define="value <- 41\ninc <- function(a) a + 1",
+        show_value='cat(value, "\\n", sep = "")',
+        call='cat(inc(value), "\\n", sep = "")',
+        error='stop("boom")',
+        error_says="boom",
+        read='name <- readline(); cat("hi ", name, "\\n", sep = "")',
+        loop='cat("spin\\n"); while (TRUE) {}',
+    ),
+    "octave": Cells(
+        "backend-octave", "octave-cli",
+        define="value = 41;\nfunction r = inc(a)\n  r = a + 1;\nend",
+        show_value="disp(value)",
+        call="disp(inc(value))",
+        error="error('boom')",
+        error_says="boom",
+        read="name = input('', 's'); printf('hi %s\\n', name)",
+        loop="disp('spin'); while true, end",
+    ),
+    "scheme": Cells(
+        "backend-scheme", "guile",
+        define="(define value 41)\n(define (inc a) (+ a 1))",
+        show_value="(display value)(newline)",
+        call="(display (inc value))(newline)",
+        error='(error "boom")',
+        error_says="boom",
+        read='(define name (read-line))\n(display (string-append "hi " name))(newline)',
+        loop='(display "spin")(newline)\n(let loop () (loop))',
+    ),
+    "julia": Cells(
+        "backend-julia", "julia",
+        define="value = 41\ninc(a) = a + 1",
+        show_value="println(value)",
+        call="println(inc(value))",
+        error='error("boom")',
+        error_says="boom",
+        read='name = readline(); println("hi ", name)',
+        loop='println("spin"); while true; yield(); end',
+    ),
 }
 
 PARAMS = [pytest.param(name, id=name) for name in LANGUAGES]
 LEAKS = ("> ", "$ ", "php >", "node>", "__bk", "BACKEND_SESSION")
+# A cell ending the interpreter, and the exit status the reply must carry (None: not checked,
+# GHCi's :quit ends with status 0).
+EXITS = {
+    "nodejs": ("process.exit(4)", 4), "lua": ("os.exit(4)", 4), "php": ("exit(4);", 4), "shell": ("exit 4", 4),
+    "r": ("quit(status = 4)", 4), "octave": ("exit(4)", 4), "scheme": ("(exit 4)", 4), "julia": ("exit(4)", 4),
+    "haskell": (":quit", None),
+}
+# Where using the value after a restart must fail (Lua prints nil, the shell an empty line).
+UNDEFINED_FAILS = {"haskell", "r", "octave", "scheme", "julia"}
+DEFINING = {
+    "nodejs": "const sessionOnlyName = 1;", "lua": "sessionOnlyName = 1", "php": "$sessionOnlyName = 1;",
+    "shell": "sessionOnlyName=1", "haskell": "sessionOnlyName = 1", "r": "sessionOnlyName <- 1",
+    "octave": "sessionOnlyName = 1;", "scheme": "(define sessionOnlyName 1)", "julia": "sessionOnlyName = 1",
+}
+PREFIX = {
+    "nodejs": "sessionOn", "lua": "sessionOn", "php": "$sessionOn", "shell": "echo $sessionOn",
+    "haskell": "sessionOn", "r": "sessionOn", "octave": "sessionOn", "scheme": "(sessionOn", "julia": "sessionOn",
+}
+# Where completion must replace exactly the bare name with the bare name.
+BARE_NAME_COMPLETION = {"haskell", "r", "octave", "scheme", "julia"}
+BACKGROUND = {
+    "nodejs": "require('child_process').spawn('sleep', ['300']); 1",
+    "lua": "sleeper = io.popen('sleep 300')",
+    "php": "$sleeper = proc_open('sleep 300', [], $pipes);",
+    "shell": "sleep 300 &",
+    "haskell": 'import System.Process\nsleeper <- spawnProcess "sleep" ["300"]',
+    "r": 'sleeper <- pipe("sleep 300", open = "r")',
+    "octave": "sleeper = system('sleep 300', false, 'async');",
+    "scheme": '(define sleeper (let ((pid (primitive-fork))) (if (zero? pid) (execlp "sleep" "sleep" "300") pid)))',
+    "julia": "sleeper = run(`sleep 300`, wait=false)",
+}
 
 
 def assert_clean(outputs: dict, code: str) -> None:
@@ -88,23 +171,25 @@ async def test_state_lasts_across_cells_errors_and_interrupts(language: str) -> 
         assert_clean(first, cells.define)
 
         second = await run_cell(kc, cells.show_value)
-        assert second["stdout"] == "41\n"
+        assert second["stdout"] == "41\n", second
         assert_clean(second, cells.show_value)
 
         third = await run_cell(kc, cells.call)
-        assert third["stdout"] == "42\n"
+        assert third["stdout"] == "42\n", third
 
         fourth = await run_cell(kc, cells.error)
-        assert fourth["reply"]["status"] == "error"
+        assert fourth["reply"]["status"] == "error", fourth
         assert fourth["reply"]["exit_code"] != 0
         assert fourth["errors"], "an error message is published"
+        if cells.error_says:
+            assert cells.error_says in fourth["reply"]["evalue"] + "".join(fourth["reply"]["traceback"])
         assert "session restarted" not in fourth["stderr"]
         after_error = await run_cell(kc, cells.show_value)
         assert after_error["stdout"] == "41\n", "the error lost the session's state"
 
         read = await run_cell(kc, cells.read, stdin_answers=["world"])
         assert read["prompts"] == [""], read
-        assert read["stdout"] == "hi world\n"
+        assert read["stdout"] == "hi world\n", read
         assert_clean(read, cells.read)
 
         for _ in range(2):  # twice: the first interrupt must not use up the session's ability
@@ -118,27 +203,49 @@ async def test_state_lasts_across_cells_errors_and_interrupts(language: str) -> 
             await km.interrupt_kernel()
             stopped = await looping
             assert stopped["reply"]["status"] == "error"
-            assert stopped["reply"]["ename"] == "KeyboardInterrupt"
-            assert stopped["stdout"] == "spin\n"
+            assert stopped["reply"]["ename"] == "KeyboardInterrupt", stopped
+            assert stopped["stdout"] == "spin\n", stopped
             assert "session restarted" not in stopped["stderr"], "the interrupt lost the session"
 
         after = await run_cell(kc, cells.call)
         assert after["stdout"] == "42\n", "the interrupt lost the session's state"
 
 
+async def test_haskell_interrupt_keeps_bindings() -> None:
+    cells = LANGUAGES["haskell"]
+    require_programs(cells.program)
+    async with running_kernel(cells.kernel) as (km, kc):
+        assert (await run_cell(kc, cells.define))["reply"]["status"] == "ok"
+        for _ in range(2):
+            looping = asyncio.ensure_future(run_cell(kc, cells.loop, timeout=60))
+            await asyncio.sleep(3.0)
+            assert not looping.done(), "the loop ended on its own"
+            await km.interrupt_kernel()
+            stopped = await looping
+            assert stopped["reply"]["ename"] == "KeyboardInterrupt", stopped
+            assert stopped["stdout"] == "spin\n"
+            assert "session restarted" not in stopped["stderr"]
+        assert (await run_cell(kc, cells.call))["stdout"] == "42\n"
+        read = await run_cell(kc, cells.read, stdin_answers=["world"])
+        assert read["stdout"] == "hi world\n" and read["prompts"] == [""], read
+
+
 @pytest.mark.parametrize("language", PARAMS)
 async def test_interpreter_exit_restarts_the_session_with_a_notice(language: str) -> None:
     cells = LANGUAGES[language]
     require_programs(cells.program)
-    exits = {"nodejs": "process.exit(4)", "lua": "os.exit(4)", "php": "exit(4);", "shell": "exit 4"}
+    exit_cell, exit_code = EXITS[language]
     async with running_kernel(cells.kernel) as (km, kc):
         await run_cell(kc, cells.define)
-        ended = await run_cell(kc, exits[language])
-        assert ended["reply"]["status"] == "error"
-        assert ended["reply"]["exit_code"] == 4
+        ended = await run_cell(kc, exit_cell)
+        assert ended["reply"]["status"] == "error", ended
+        assert ended["reply"]["ename"] == "SessionRestarted"
+        if exit_code is not None:
+            assert ended["reply"]["exit_code"] == exit_code
         assert "session restarted, state lost" in ended["stderr"]
         fresh = await run_cell(kc, cells.show_value)
-        assert fresh["reply"]["status"] in ("ok", "error")
+        allowed = ("error",) if language in UNDEFINED_FAILS else ("ok", "error")
+        assert fresh["reply"]["status"] in allowed, "a new session has no old state"
         assert "41" not in fresh["stdout"], "a new session has no old state"
         again = await run_cell(kc, cells.define + "\n")
         assert again["reply"]["status"] == "ok"
@@ -149,16 +256,16 @@ async def test_interpreter_exit_restarts_the_session_with_a_notice(language: str
 async def test_completion_offers_names_defined_in_the_session(language: str) -> None:
     cells = LANGUAGES[language]
     require_programs(cells.program)
-    defining = {"nodejs": "const sessionOnlyName = 1;", "lua": "sessionOnlyName = 1",
-                "php": "$sessionOnlyName = 1;", "shell": "sessionOnlyName=1"}
-    prefix = {"nodejs": "sessionOn", "lua": "sessionOn", "php": "$sessionOn", "shell": "echo $sessionOn"}
     async with running_kernel(cells.kernel) as (km, kc):
-        await run_cell(kc, defining[language])
-        code = prefix[language]
+        await run_cell(kc, DEFINING[language])
+        code = PREFIX[language]
         reply = await kc.complete(code, len(code), reply=True, timeout=30)
         matches = reply["content"]["matches"]
-        start = reply["content"]["cursor_start"]
-        assert any(code[start:] + m[len(code[start:]):] == m and "sessionOnlyName" in m for m in matches), matches
+        typed = code[reply["content"]["cursor_start"]:]
+        assert any(m.startswith(typed) and "sessionOnlyName" in m for m in matches), matches
+        if language in BARE_NAME_COMPLETION:
+            assert "sessionOnlyName" in matches, matches
+            assert typed == "sessionOn"
 
 
 async def test_node_top_level_await_and_require_relative_to_cwd(tmp_path) -> None:
@@ -192,11 +299,8 @@ async def test_php_redefinition_is_refused_without_losing_the_session() -> None:
 async def test_no_process_outlives_the_kernel(language: str) -> None:
     cells = LANGUAGES[language]
     require_programs(cells.program)
-    background = {"nodejs": "require('child_process').spawn('sleep', ['300']); 1",
-                  "lua": "sleeper = io.popen('sleep 300')", "php": "$sleeper = proc_open('sleep 300', [], $pipes);",
-                  "shell": "sleep 300 &"}
     async with running_kernel(cells.kernel) as (km, kc):
-        started = await run_cell(kc, background[language])
+        started = await run_cell(kc, BACKGROUND[language])
         assert started["reply"]["status"] == "ok", started
         tree = kernel_process_tree(km.provisioner.process.pid)
         assert len(tree) >= 3, "kernel, interpreter and the background sleep should be running"
