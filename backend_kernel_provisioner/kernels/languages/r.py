@@ -9,14 +9,12 @@ from ..session import SessionKernel
 R_KEYWORDS = (
     "if else repeat while function for in next break TRUE FALSE NULL Inf NaN NA NA_integer_ NA_real_ "
     "NA_character_ library require return invisible print cat paste paste0 c list data.frame matrix "
-    "vector length names seq_along lapply sapply vapply readline readLines stop warning tryCatch"
+    "vector length names seq_along lapply sapply vapply readline readLines stop warning tryCatch sum mean"
 ).split()
 
 
-class RKernel(FiguresAfterCells, SessionKernel):
-    """The R recipe. The loader is R's user profile, so R's console (``readline()``) is the user's
-    stdin; the last visible value is the cell's result; plots come back as PNG ``display_data``;
-    completion is R's own completer (``utils:::.completeToken``)."""
+class RLanguage:
+    """What Jupyter is told about R, shared by the local and the remote R kernels."""
 
     language_name = "R"
     display_language = "R"
@@ -27,6 +25,14 @@ class RKernel(FiguresAfterCells, SessionKernel):
     keywords = tuple(R_KEYWORDS)
     line_comment = "#"
     block_comment = None
+    quotes = "\"'`"
+
+
+class RKernel(RLanguage, FiguresAfterCells, SessionKernel):
+    """The R recipe. The loader is R's user profile, so R's console (``readline()``) is the user's
+    stdin; the last visible value is the cell's result; plots come back as PNG ``display_data``;
+    completion is R's own completer (``utils:::.completeToken``)."""
+
     interpreter = "R"
     loader = "r_loader.R"
 

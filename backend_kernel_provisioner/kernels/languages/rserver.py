@@ -19,26 +19,13 @@ from traitlets import Float, Unicode, default
 
 from ..base import BackendKernel, CellResult
 from ..vendor.rserver_client import RServerClient, RServerError
-
-R_KEYWORDS = (
-    "if else repeat while function for in next break TRUE FALSE NULL Inf NaN NA library require "
-    "print cat paste paste0 c list data.frame matrix vector length sum mean sapply lapply return"
-).split()
+from .r import RLanguage
 
 
-class RServerKernel(BackendKernel):
+class RServerKernel(RLanguage, BackendKernel):
     """R through a remote R server's session API."""
 
-    language_name = "R"
     display_language = "R (remote R server)"
-    mimetype = "text/x-r-source"
-    file_extension = ".r"
-    pygments_lexer = "r"
-    codemirror_mode = "r"
-    keywords = tuple(R_KEYWORDS)
-    line_comment = "#"
-    block_comment = None
-    quotes = "\"'`"
 
     server_url = Unicode(
         config=True, help="Base URL of the R server's HTTP API (env: BACKEND_RSERVER_URL).",
