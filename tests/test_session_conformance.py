@@ -14,13 +14,16 @@ from .test_session_languages import LANGUAGES
 class _SessionKernelTests(jupyter_kernel_test.KernelTests):
     """Shared settings; subclasses name the language and its samples."""
 
+    __test__ = False  # only the per-language subclasses are collected
     language_key = ""
     error_code = ""  # a cell that fails without printing (default: the acceptance table's error cell)
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__test__ = True
+
     @classmethod
     def setUpClass(cls) -> None:
-        if not cls.language_key:
-            raise unittest.SkipTest("shared base class")
         cells = LANGUAGES[cls.language_key]
         if shutil.which(cells.program) is None:
             raise unittest.SkipTest(f"toolchain not installed: missing {cells.program}")
