@@ -65,11 +65,36 @@ def process_table() -> dict[int, ProcessInfo]:
 class ProcessMonitor:
     """Keeps the last few process tables; ``report_vanished`` compares them with now."""
 
+    #: One monitor per interval for the whole server process: the table is the machine's,
+    #: so every kernel reading it separately would only repeat the same scan.
+    _shared: dict[float, tuple[ProcessMonitor, int]] = {}
+
     def __init__(self, interval: float = 5.0, keep: int = 6, log: logging.Logger | None = None) -> None:
         self.interval = interval
         self.snapshots: deque[dict[int, ProcessInfo]] = deque(maxlen=keep)
         self.log = log or logging.getLogger(__name__)
         self._task: asyncio.Task | None = None
+
+    @classmethod
+    def acquire(cls, interval: float, log: logging.Logger | None = None) -> ProcessMonitor:
+        """The running monitor for ``interval`` (started on first use); pair with :meth:`release`."""
+        monitor, users = cls._shared.get(interval, (None, 0))
+        if monitor is None:
+            monitor = cls(interval, log=log)
+            monitor.start()
+        cls._shared[interval] = (monitor, users + 1)
+        return monitor
+
+    async def release(self) -> None:
+        """One user less; the last one stops the monitor."""
+        monitor, users = self._shared.get(self.interval, (None, 0))
+        if monitor is not self:
+            return
+        if users > 1:
+            self._shared[self.interval] = (self, users - 1)
+            return
+        del self._shared[self.interval]
+        await self.stop()
 
     def snapshot(self) -> None:
         self.snapshots.append(process_table())

@@ -215,7 +215,7 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
             await self._models_shutdown()
             await self._services_shutdown()
             if self.process_monitor is not None:
-                await self.process_monitor.stop()
+                await self.process_monitor.release()
                 self.process_monitor = None
 
     def _resolve_spec_path(self, path: str) -> str:
@@ -228,8 +228,7 @@ class BackendKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
     def _start_process_monitor(self) -> None:
         """Runner step 6: remember recent process tables so an OOM notice can name the victims."""
         if self.process_monitor is None and self.process_monitor_interval > 0:
-            self.process_monitor = ProcessMonitor(self.process_monitor_interval, log=self.log)
-            self.process_monitor.start()
+            self.process_monitor = ProcessMonitor.acquire(self.process_monitor_interval, log=self.log)
 
     async def _run_bootstrap(self, cwd: str | None) -> None:
         script = self.bootstrap_script

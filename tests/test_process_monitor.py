@@ -29,3 +29,16 @@ def test_vanished_process_is_reported_with_its_parent_chain() -> None:
     finally:
         parent.kill()
         parent.wait()
+
+
+async def test_kernels_share_one_monitor_per_interval() -> None:
+    first = ProcessMonitor.acquire(0.5)
+    second = ProcessMonitor.acquire(0.5)
+    assert first is second and first._task is not None
+    await first.release()
+    assert not first._task.done()  # the other user still needs it
+    await second.release()
+    assert first._task is None
+    third = ProcessMonitor.acquire(0.5)
+    assert third is not first
+    await third.release()
