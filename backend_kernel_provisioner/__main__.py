@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from backend_kernel_provisioner.install.cli import main
 
 sys.exit(main())

@@ -12,8 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-from backend_kernel_provisioner.model_service import ModelServiceRunner, ServiceManagerLauncher
-from backend_kernel_provisioner.services import ManagerContext, ServiceManager
+from backend_kernel_provisioner.sidecar.models.runner import ModelServiceRunner, ServiceManagerLauncher
+from backend_kernel_provisioner.sidecar.services import ManagerContext, ServiceManager
 from measure import Samples
 from report import Row
 

@@ -1,6 +1,7 @@
 """Regenerate kernelspecs/backend-*/ (kernel.json and logos).
 
-Run by developers after changing the table below; the folders it writes are
+Run by developers after changing the language table
+(``backend_kernel_provisioner/common/languages.py``); the folders it writes are
 committed, so installing never needs Pillow. A test checks they match.
 """
 
@@ -10,49 +11,24 @@ import json
 import sys
 from pathlib import Path
 
+from backend_kernel_provisioner import PROVISIONER_NAME
+from backend_kernel_provisioner.common.languages import LANGUAGES, LanguageSpec
+
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "kernelspecs"
 
-# language: (display name, jupyter language, logo text, logo colour, text colour)
-TABLE: dict[str, tuple[str, str, str, str, str]] = {
-    "python": ("Python 3 (backend)", "python", "Py", "#3776ab", "#ffd43b"),
-    "c": ("C (backend)", "c", "C", "#283593", "#ffffff"),
-    "cpp": ("C++ (backend)", "c++", "C++", "#00599c", "#ffffff"),
-    "go": ("Go (backend)", "go", "Go", "#00add8", "#ffffff"),
-    "rust": ("Rust (backend)", "rust", "Rs", "#b7410e", "#ffffff"),
-    "java": ("Java (backend)", "java", "Jv", "#e76f00", "#ffffff"),
-    "nodejs": ("Node.js (backend)", "javascript", "JS", "#f7df1e", "#000000"),
-    "lua": ("Lua (backend)", "lua", "Lua", "#000080", "#ffffff"),
-    "php": ("PHP (backend)", "php", "php", "#777bb4", "#ffffff"),
-    "haskell": ("Haskell (backend)", "haskell", "λ", "#5e5086", "#ffffff"),
-    "julia": ("Julia (backend)", "julia", "jl", "#9558b2", "#ffffff"),
-    "r": ("R (backend)", "R", "R", "#276dc3", "#ffffff"),
-    "octave": ("Octave (backend)", "octave", "Oct", "#0790c0", "#ffffff"),
-    "scheme": ("Scheme (backend)", "scheme", "scm", "#7b1fa2", "#ffffff"),
-    "shell": ("Shell (backend)", "bash", "$_", "#2e3436", "#8ae234"),
-    "app": ("App services (backend)", "text", "App", "#455a64", "#ffffff"),
-    "speech": ("Speech (backend)", "speech", "TTS", "#ff9900", "#232f3e"),
-    "rserver": ("R Server (backend)", "R", "RS", "#1a5f9e", "#ffffff"),
-}
-
-
-def kernel_json(language: str) -> dict:
-    display, jlang, *_ = TABLE[language]
-    if language == "python":
-        argv = ["python", "-m", "backend_kernel_provisioner.python_kernel", "-f", "{connection_file}"]
-    else:
-        argv = ["python", "-m", "backend_kernel_provisioner.kernels", language, "-f", "{connection_file}"]
+def kernel_json(spec: LanguageSpec) -> dict:
     return {
-        "argv": argv,
-        "display_name": display,
-        "language": jlang,
+        "argv": spec.argv,
+        "display_name": spec.display_name,
+        "language": spec.jupyter_language,
         "interrupt_mode": "signal",
         "env": {},
         "metadata": {
             "debugger": False,
             "kernel_provisioner": {
-                "provisioner_name": "backend-kernel-provisioner",
-                "config": {"language": language},
+                "provisioner_name": PROVISIONER_NAME,
+                "config": {"language": spec.key},
             },
         },
     }
@@ -88,14 +64,15 @@ def logo_png(text: str, bg: str, fg: str, px: int, path: Path) -> None:
 
 
 def main() -> int:
-    for language, (_, _, text, bg, fg) in TABLE.items():
-        folder = SPECS / f"backend-{language}"
+    for spec in LANGUAGES.values():
+        folder = SPECS / spec.spec_name
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "kernel.json").write_text(json.dumps(kernel_json(language), indent=2) + "\n")
-        (folder / "logo-svg.svg").write_text(logo_svg(text, bg, fg))
+        (folder / "kernel.json").write_text(json.dumps(kernel_json(spec), indent=2) + "\n")
+        logo = spec.logo
+        (folder / "logo-svg.svg").write_text(logo_svg(logo.text, logo.background, logo.foreground))
         for px in (32, 64):
-            logo_png(text, bg, fg, px, folder / f"logo-{px}x{px}.png")
-    print(f"wrote {len(TABLE)} kernelspecs under {SPECS}")
+            logo_png(logo.text, logo.background, logo.foreground, px, folder / f"logo-{px}x{px}.png")
+    print(f"wrote {len(LANGUAGES)} kernelspecs under {SPECS}")
     return 0
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backend_kernel_provisioner.batch import NOTHING_TO_RUN, BatchState, Heuristics, nothing, resolve, run
+from backend_kernel_provisioner.kernels.batch import NOTHING_TO_RUN, BatchState, Heuristics, nothing, resolve, run
 from tests.helpers import require_programs
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from backend_kernel_provisioner.kernelspecs import LANGUAGES, available_spec_names, spec_source_dir
+from backend_kernel_provisioner.install.kernelspecs import LANGUAGES, available_spec_names, spec_source_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "backend_kernel_provisioner"]
@@ -81,9 +81,9 @@ def test_every_spec_selects_our_provisioner_and_has_logos(name: str) -> None:
         assert (width, height) == (size, size)
 
 
-def test_spec_set_covers_every_language() -> None:
-    names = set(available_spec_names())
-    assert {entry.spec_name for entry in LANGUAGES.values()} <= names
+def test_spec_set_is_the_language_table() -> None:
+    """Every table entry has a shipped kernelspec, and every shipped kernelspec a table entry."""
+    assert set(available_spec_names()) == {entry.spec_name for entry in LANGUAGES.values()}
 
 
 def test_committed_specs_match_generator(tmp_path: Path) -> None:
@@ -93,6 +93,6 @@ def test_committed_specs_match_generator(tmp_path: Path) -> None:
         import make_kernelspecs
     finally:
         sys.path.pop(0)
-    for language in make_kernelspecs.TABLE:
-        committed = json.loads((ROOT / "kernelspecs" / f"backend-{language}" / "kernel.json").read_text())
-        assert committed == make_kernelspecs.kernel_json(language), language
+    for spec in LANGUAGES.values():
+        committed = json.loads((ROOT / "kernelspecs" / spec.spec_name / "kernel.json").read_text())
+        assert committed == make_kernelspecs.kernel_json(spec), spec.key

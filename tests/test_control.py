@@ -8,7 +8,8 @@ import stat
 
 import pytest
 
-from backend_kernel_provisioner.control import SOCKET_ENV, TOKEN_ENV, ControlError, ControlServer, call
+from backend_kernel_provisioner.common.control import SOCKET_ENV, TOKEN_ENV, ControlError, call
+from backend_kernel_provisioner.sidecar.control import ControlServer
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backend_kernel_provisioner.docgen import configurable_classes, render
+from backend_kernel_provisioner.devtools.docgen import configurable_classes, documented_traits, render
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -16,10 +16,10 @@ def test_configuration_reference_matches_declared_traits() -> None:
     committed = (DOCS / "configuration.md").read_text()
     documented = set(re.findall(r"^\| `(\w+\.\w+)` \|", committed, flags=re.M))
     declared = {
-        f"{cls.__name__}.{name}" for cls in configurable_classes() for name in cls.class_own_traits(config=True)
+        f"{cls.__name__}.{name}" for cls in configurable_classes() for name in documented_traits(cls)
     }
     assert "BackendKernelProvisioner.environ_file" in declared
-    assert documented == declared, "regenerate: python -m backend_kernel_provisioner.docgen > docs/configuration.md"
+    assert documented == declared, "regenerate: python -m backend_kernel_provisioner.devtools.docgen > docs/configuration.md"
     assert committed == render()
 
 
@@ -35,10 +35,10 @@ def test_sphinx_build_has_no_warnings(tmp_path: Path) -> None:
 
 
 def test_kernels_page_has_a_section_per_kernel() -> None:
-    from backend_kernel_provisioner.kernelspecs import LANGUAGES
+    from backend_kernel_provisioner.common.languages import LANGUAGES
 
     page = (DOCS / "kernels.md").read_text()
     headings = re.findall(r"^#{2,4} .+$", page, flags=re.M)
-    expected = [*LANGUAGES, "speech", "rserver"]
+    expected = list(LANGUAGES)
     missing = [lang for lang in expected if not any(f"`backend-{lang}`" in h for h in headings)]
     assert not missing, f"docs/kernels.md has no section heading naming `backend-<lang>` for: {missing}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from backend_kernel_provisioner.environment import build_child_environment, read_environ_file
+from backend_kernel_provisioner.server.environment import build_child_environment, read_environ_file
 from tests.helpers import run_cell, running_kernel
 
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from backend_kernel_provisioner.health import HealthChecker, HealthEvent, HealthState
-from backend_kernel_provisioner.models import HealthCheck
+from backend_kernel_provisioner.sidecar.models.health import HealthChecker, HealthEvent, HealthState
+from backend_kernel_provisioner.sidecar.models.definitions import HealthCheck
 
 from .probe_server import ProbeServer
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from backend_kernel_provisioner.model_service import ModelServiceRunner, ServiceManagerLauncher
-from backend_kernel_provisioner.models import ModelDefinitionError
-from backend_kernel_provisioner.services import ManagerContext, ServiceManager
+from backend_kernel_provisioner.sidecar.models.runner import ModelServiceRunner, ServiceManagerLauncher
+from backend_kernel_provisioner.sidecar.models.definitions import ModelDefinitionError
+from backend_kernel_provisioner.sidecar.services import ManagerContext, ServiceManager
 
 from .test_health import wait_for
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from backend_kernel_provisioner.models import (
+from backend_kernel_provisioner.sidecar.models.definitions import (
     HealthCheck,
     ModelDefinitionError,
     load_model_definition,

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from backend_kernel_provisioner.kernelspecs import LANGUAGES, missing_programs
+from backend_kernel_provisioner.install.kernelspecs import LANGUAGES, missing_programs
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"

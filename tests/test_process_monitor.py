@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from backend_kernel_provisioner.process_monitor import ProcessMonitor
+from backend_kernel_provisioner.server.process_monitor import ProcessMonitor
 
 
 def test_vanished_process_is_reported_with_its_parent_chain() -> None:

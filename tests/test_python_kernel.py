@@ -60,5 +60,5 @@ async def test_reply_carries_exit_code_and_extension_is_loaded() -> None:
         assert failed["reply"]["status"] == "error" and failed["reply"]["exit_code"] == 1
         exited = await run_cell(kc, "raise SystemExit(3)")
         assert exited["reply"]["exit_code"] == 3
-        loaded = await run_cell(kc, "print('backend_kernel_provisioner.ipython_extension' in get_ipython().extension_manager.loaded)")
+        loaded = await run_cell(kc, "print('backend_kernel_provisioner.kernels.python.extension' in get_ipython().extension_manager.loaded)")
         assert loaded["stdout"].strip() == "True"

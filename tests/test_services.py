@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from backend_kernel_provisioner.services import (
+from backend_kernel_provisioner.sidecar.services import (
     ManagerContext,
     ServiceDefinitionError,
     ServiceManager,
@@ -26,7 +26,7 @@ from backend_kernel_provisioner.services import (
     load_definitions,
     run_prestart_actions,
 )
-from backend_kernel_provisioner.services.definitions import expand
+from backend_kernel_provisioner.sidecar.services.definitions import expand
 
 from .helpers import pid_alive
 
@@ -346,7 +346,7 @@ def test_nothing_left_when_owner_process_is_killed(tmp_path):
     """Even SIGKILL of the process that owns the manager leaves no service behind (the reaper)."""
     code = textwrap.dedent(f"""
         import asyncio, sys
-        from backend_kernel_provisioner.services import ServiceManager, ManagerContext
+        from backend_kernel_provisioner.sidecar.services import ServiceManager, ManagerContext
         async def main():
             m = ServiceManager(ManagerContext(home={str(tmp_path)!r}))
             r = await m.start_process("s", ["sh", "-c", "sleep 300 & wait"])
@@ -387,7 +387,7 @@ async def test_http_readiness_waits_for_an_accepted_status(manager, tmp_path):
 
 
 def test_log_rotation_keeps_backups(tmp_path):
-    from backend_kernel_provisioner.services.logs import RotatingLog
+    from backend_kernel_provisioner.sidecar.services.logs import RotatingLog
 
     log = RotatingLog(tmp_path / "s.log", max_bytes=100, backups=2)
     for i in range(30):

@@ -55,7 +55,7 @@ async def test_autostart_survives_restart_and_stops_with_shutdown(tmp_path):
 async def test_bad_definitions_leave_the_kernel_working(tmp_path):
     async with running_kernel("backend-python", service_defs_dir=BAD, autostart_services=["unknown-field"],
                               cwd=str(tmp_path)) as (km, kc):
-        result = km.provisioner.kernel_services.autostart_results["unknown-field"]
+        result = km.provisioner.sidecar.autostart_results["unknown-field"]
         assert result["status"] == "failed" and "unknown-field.json" in result["error"]
         for name, problem in [("malformed", "invalid JSON"), ("bad-action", "format_disk"),
                               ("no-command", "'command' is required")]:
@@ -167,7 +167,7 @@ async def test_magics_in_our_own_kernels(tmp_path):
     framework = Path(backend_kernel_provisioner.__file__).parent / "kernels"
     sources = "".join(p.read_text() for p in framework.glob("*.py")) if framework.is_dir() else ""
     if "services.magics" not in sources and "services import magics" not in sources:
-        pytest.skip("the kernel framework does not import backend_kernel_provisioner.services.magics yet")
+        pytest.skip("the kernel framework does not import backend_kernel_provisioner.kernels.service_magics yet")
     async with running_kernel("backend-c", service_defs_dir=DEFS, cwd=str(tmp_path)) as (km, kc):
         apps = await run_cell(kc, "%apps")
         assert "httpd" in apps["stdout"], apps

@@ -5,6 +5,6 @@ and our provisioner; ``execute()`` returns the runner's result dicts
 (``runId``, ``status``, ``exitCode``, ``options``, ``console``).
 """
 
-from .kernel import AgentError, AgentKernel
+from backend_kernel_provisioner.agent.kernel import AgentError, AgentKernel
 
 __all__ = ["AgentError", "AgentKernel"]

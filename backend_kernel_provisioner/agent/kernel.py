@@ -13,10 +13,10 @@ from jupyter_client.manager import AsyncKernelManager
 
 from jupyter_client.kernelspec import KernelSpecManager
 
-from ..kernelspecs import SPEC_PREFIX, spec_source_dir
-from .console import ConsoleBuffer
-from .events import EventHub
-from .run import Run, Step
+from backend_kernel_provisioner.install.kernelspecs import SPEC_PREFIX, spec_source_dir
+from backend_kernel_provisioner.agent.console import ConsoleBuffer
+from backend_kernel_provisioner.common.events import EventBus
+from backend_kernel_provisioner.agent.run import Run, Step
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class AgentKernel:
         self.max_record_bytes = max_record_bytes
         self.kc = km.client()
         self.started_at = time.time()
-        self.hub = EventHub()
+        self.bus = EventBus()
         self._run: Run | None = None
         self._run_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
@@ -116,7 +116,7 @@ class AgentKernel:
             await self._connect()
         finally:
             self._restarting = False
-        self.hub.publish({"event": "kernel-restarted", "key": "kernel", "time": time.time()})
+        self.bus.publish({"event": "kernel-restarted", "key": "kernel", "time": time.time()})
 
     async def shutdown(self) -> None:
         """Stop the kernel and everything the provisioner started for it."""
@@ -126,8 +126,8 @@ class AgentKernel:
         await _cancel_all(self._tasks)
         await self._disconnect()
         await self.km.shutdown_kernel(now=False)
-        self.hub.publish({"event": "kernel-shutdown", "key": "kernel", "time": time.time()})
-        self.hub.close()
+        self.bus.publish({"event": "kernel-shutdown", "key": "kernel", "time": time.time()})
+        self.bus.close()
 
     # -- message routing ---------------------------------------------------------------
 
@@ -381,14 +381,14 @@ class AgentKernel:
 
     def events(self) -> AsyncIterator[dict[str, Any]]:
         """Current state of every model and service first, then each change."""
-        return self.hub.subscribe()
+        return self.bus.subscribe()
 
     async def _relay_provisioner_events(self) -> None:
         subscribe = getattr(self.provisioner, "subscribe_events", None)
         if subscribe is None:
             return
         async for event in subscribe():
-            self.hub.publish(event)
+            self.bus.publish(event)
 
     async def _watch_liveness(self) -> None:
         while True:
@@ -396,7 +396,7 @@ class AgentKernel:
             if self._restarting or self._closed:
                 continue
             if self.km.has_kernel and not await self.km.is_alive():
-                self.hub.publish({"event": "kernel-died", "key": "kernel", "time": time.time()})
+                self.bus.publish({"event": "kernel-died", "key": "kernel", "time": time.time()})
                 await self._abandon_run()
                 while not await self.km.is_alive():
                     await asyncio.sleep(1.0)

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .console import ConsoleBuffer
+from backend_kernel_provisioner.agent.console import ConsoleBuffer
 
 
 @dataclass

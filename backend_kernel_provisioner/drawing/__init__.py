@@ -12,9 +12,9 @@ nbclient and static exports all show::
     canvas.show()
 """
 
-from .canvas import Canvas
-from .color import Color, Colors
-from .shapes import Circle, Group, Line, Rectangle, Shape, Triangle
-from .turtle import Turtle
+from backend_kernel_provisioner.drawing.canvas import Canvas
+from backend_kernel_provisioner.drawing.color import Color, Colors
+from backend_kernel_provisioner.drawing.shapes import Circle, Group, Line, Rectangle, Shape, Triangle
+from backend_kernel_provisioner.drawing.turtle import Turtle
 
 __all__ = ["Canvas", "Circle", "Color", "Colors", "Group", "Line", "Rectangle", "Shape", "Triangle", "Turtle"]

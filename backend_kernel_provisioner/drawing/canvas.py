@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .color import Color, ColorLike, Colors, as_color
-from .shapes import Circle, Group, Line, Rectangle, Shape, Triangle
-from .svg import render
+from backend_kernel_provisioner.drawing.color import Color, ColorLike, Colors, as_color
+from backend_kernel_provisioner.drawing.shapes import Circle, Group, Line, Rectangle, Shape, Triangle
+from backend_kernel_provisioner.drawing.svg import render
 
 
 class Canvas:
@@ -105,7 +105,7 @@ class Canvas:
         return self._add(Triangle(left, top, width, height, angle=angle, **self._colors(border, fill)))
 
     def create_turtle(self) -> Any:
-        from .turtle import Turtle
+        from backend_kernel_provisioner.drawing.turtle import Turtle
 
         return Turtle(self)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import count
 
-from .color import Color, ColorLike, Colors, as_color
+from backend_kernel_provisioner.drawing.color import Color, ColorLike, Colors, as_color
 
 _ids = count(1)
 

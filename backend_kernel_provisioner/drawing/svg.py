@@ -9,11 +9,11 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
-from .color import Color
-from .shapes import Circle, Group, Line, Rectangle, Shape, Triangle
+from backend_kernel_provisioner.drawing.color import Color
+from backend_kernel_provisioner.drawing.shapes import Circle, Group, Line, Rectangle, Shape, Triangle
 
 if TYPE_CHECKING:
-    from .canvas import Canvas
+    from backend_kernel_provisioner.drawing.canvas import Canvas
 
 SVG_NS = "http://www.w3.org/2000/svg"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from .canvas import Canvas
-from .color import Color, ColorLike, Colors, as_color
-from .shapes import Line, Triangle, next_id
+from backend_kernel_provisioner.drawing.canvas import Canvas
+from backend_kernel_provisioner.drawing.color import Color, ColorLike, Colors, as_color
+from backend_kernel_provisioner.drawing.shapes import Line, Triangle, next_id
 
 
 class Turtle:

@@ -12,7 +12,7 @@ import sys
 
 #: Modules that register magics shared by every backend kernel when imported.
 FEATURE_MODULES = (
-    "backend_kernel_provisioner.services.magics",
+    "backend_kernel_provisioner.kernels.service_magics",
     "backend_kernel_provisioner.kernels.batch_magics",
 )
 

@@ -24,12 +24,12 @@ import zmq
 from ipykernel.kernelbase import Kernel
 from traitlets import Dict, Float, Int, TraitError, Unicode
 
-from .. import __version__
-from . import magics, syntax
-from .process import ChildProcess, OutputRelay, ProgramNotFound, ProgramResult, run_child, signal_name
+from backend_kernel_provisioner.common.languages import LanguageSpec
+from backend_kernel_provisioner.common.childproc import INTERRUPTED_EXIT_CODE, MISSING_PROGRAM_EXIT_CODE
+from backend_kernel_provisioner import __version__
+from backend_kernel_provisioner.kernels import magics, syntax
+from backend_kernel_provisioner.kernels.process import ChildProcess, OutputRelay, ProgramNotFound, ProgramResult, run_child, signal_name
 
-INTERRUPTED_EXIT_CODE = 130
-MISSING_PROGRAM_EXIT_CODE = 127
 
 
 @dataclass
@@ -93,6 +93,8 @@ class BackendKernel(Kernel):
     implementation_version = __version__
 
     # -- what a recipe declares ------------------------------------------------------
+    #: The language's table entry; it gives ``language_name``, ``display_language`` and the program.
+    spec: ClassVar[LanguageSpec | None] = None
     language_name: ClassVar[str] = "text"
     display_language: ClassVar[str] = ""
     mimetype: ClassVar[str] = "text/plain"
@@ -121,6 +123,16 @@ class BackendKernel(Kernel):
         "", config=True,
         help="Folder under which the kernel makes its temporary work folder (default: the system temp).",
     )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A recipe that sets ``spec`` gets its names from the table unless it sets them itself."""
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("spec")
+        if spec is not None:
+            if "language_name" not in cls.__dict__:
+                cls.language_name = spec.jupyter_language
+            if "display_language" not in cls.__dict__:
+                cls.display_language = spec.name
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

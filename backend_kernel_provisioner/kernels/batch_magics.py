@@ -4,7 +4,7 @@ Why magics: the agent client and notebook users drive batch mode the same way
 (one cell per step, ``exit_code`` in the reply), and a magic's child gets the
 kernel's process control for free - streamed output, stdin through
 ``input_request``, interrupt of the whole tree. What a step runs is decided by
-:mod:`backend_kernel_provisioner.batch`; a recipe may override its language's
+:mod:`backend_kernel_provisioner.kernels.batch`; a recipe may override its language's
 ``*`` with a ``batch_heuristics`` class attribute.
 """
 
@@ -15,18 +15,15 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from .. import batch
-from .base import BackendKernel
-from .magics import register_magic
-
-LANGUAGES_PACKAGE = __package__ + ".languages."
-
+from backend_kernel_provisioner.kernels import batch
+from backend_kernel_provisioner.kernels.base import BackendKernel
+from backend_kernel_provisioner.kernels.magics import register_magic
 
 def kernel_language(kernel: Any) -> str:
-    """The batch language of ``kernel``: its recipe module's name (``cpp``), else the provisioner's."""
-    module = type(kernel).__module__
-    if module.startswith(LANGUAGES_PACKAGE):
-        return module[len(LANGUAGES_PACKAGE):].split(".")[0]
+    """The batch language of ``kernel``: its table entry's key (``cpp``), else the provisioner's."""
+    spec = getattr(kernel, "spec", None)
+    if spec is not None:
+        return spec.key
     return os.environ.get("BACKEND_KERNEL_LANGUAGE") or getattr(kernel, "language_name", "")
 
 

@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 
 from traitlets import Int, Unicode, default
 
-from .base import BackendKernel, CellResult
-from .cache import BuildCache, cache_key
-from .magics import MagicError, register_magic
+from backend_kernel_provisioner.kernels.base import BackendKernel, CellResult
+from backend_kernel_provisioner.kernels.cache import BuildCache, cache_key
+from backend_kernel_provisioner.kernels.magics import MagicError, register_magic
 
 
 @dataclass
@@ -46,7 +46,7 @@ class CompiledKernel(BackendKernel):
 
     @default("compiler")
     def _default_compiler(self) -> str:
-        return self.default_compiler
+        return self.default_compiler or (self.spec.program if self.spec else "")
 
     @default("flags")
     def _default_flags(self) -> str:

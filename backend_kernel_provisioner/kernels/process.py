@@ -1,8 +1,8 @@
 """Child process control shared by every backend kernel recipe.
 
 Why here and not in the kernel: a compile-and-run recipe and a long-lived
-interpreter both need the same pieces - start a child in its own process
-group with default SIGINT/SIGPIPE, relay its output as it comes (UTF-8 decoded
+interpreter both need the same pieces - start a child with the common recipe
+(:mod:`backend_kernel_provisioner.common.childproc`), relay its output as it comes (UTF-8 decoded
 incrementally, coalesced, capped), notice when it blocks reading standard input,
 and kill its whole tree.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
-import ctypes
 import fcntl
 import os
 import platform
@@ -21,6 +20,10 @@ import struct
 import termios
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from backend_kernel_provisioner.common.childproc import DEVNULL, signal_name, spawn
+
+__all__ = ["ChildProcess", "OutputRelay", "ProgramNotFound", "ProgramResult", "run_child", "signal_name"]
 
 Publish = Callable[[str, str], None]
 AskInput = Callable[[str, bool], Awaitable["str | None"]]
@@ -39,16 +42,6 @@ class ProgramNotFound(Exception):
     def __init__(self, program: str) -> None:
         super().__init__(f"program '{program}' not found (is its toolchain installed and on PATH?)")
         self.program = program
-
-
-def signal_name(signum: int) -> str:
-    """``SIGSEGV (Segmentation fault)`` for 11."""
-    try:
-        name = signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
-    description = signal.strsignal(signum) or ""
-    return f"{name} ({description})" if description else name
 
 
 # -- output ------------------------------------------------------------------------------
@@ -237,18 +230,6 @@ def _pipe_unread(fd: int) -> int:
     return struct.unpack("i", buf)[0]
 
 
-_LIBC = ctypes.CDLL(None, use_errno=True)
-_PR_SET_PDEATHSIG = 1
-
-
-def _child_setup() -> None:
-    """In the child before exec: Ctrl-C and broken pipes behave as in a terminal, and the
-    child dies with the kernel even when the kernel itself is killed."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
 # -- the child ----------------------------------------------------------------------------
 
 
@@ -270,16 +251,7 @@ class ChildProcess:
             read_fd, write_fd = os.pipe()
             os.set_blocking(write_fd, False)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=cwd,
-                env=env,
-                stdin=read_fd if read_fd is not None else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-                preexec_fn=_child_setup,
-            )
+            proc = await spawn(argv, cwd=cwd, env=env, stdin=read_fd if read_fd is not None else DEVNULL)
         except FileNotFoundError as exc:
             if write_fd is not None:
                 os.close(write_fd)

@@ -38,9 +38,9 @@ from typing import Any, ClassVar
 
 from traitlets import Float, Unicode
 
-from . import syntax
-from .base import BackendKernel, CellResult
-from .process import ChildProcess, OutputRelay, ProgramNotFound, _pipe_unread, descendants, pump
+from backend_kernel_provisioner.kernels import syntax
+from backend_kernel_provisioner.kernels.base import BackendKernel, CellResult
+from backend_kernel_provisioner.kernels.process import ChildProcess, OutputRelay, ProgramNotFound, _pipe_unread, descendants, pump
 
 LOADERS_DIR = Path(__file__).with_name("loaders")
 RESTART_NOTICE = "session restarted, state lost"
@@ -208,9 +208,9 @@ class SessionKernel(BackendKernel):
     """Base of the persistent-interpreter recipes: declare the interpreter and the loader file."""
 
     # -- what a recipe declares ------------------------------------------------------
-    interpreter: ClassVar[str] = ""          # program looked up on PATH
+    interpreter: ClassVar[str] = ""          # program looked up on PATH (default: the spec's program)
     loader: ClassVar[str] = ""               # file name under kernels/loaders/
-    version_args: ClassVar[tuple[str, ...]] = ("--version",)
+    version_args: ClassVar[tuple[str, ...]] = ()  # default: the spec's version arguments
 
     interpreter_path = Unicode(
         "", config=True,
@@ -254,13 +254,14 @@ class SessionKernel(BackendKernel):
 
     @property
     def program(self) -> str:
-        return self.interpreter_path or self.interpreter
+        return self.interpreter_path or self.interpreter or (self.spec.program if self.spec else "")
 
     def detect_version(self) -> str:
         program = self.which(self.program)
         if program is None:
             return ""
-        done = subprocess.run([program, *self.version_args], capture_output=True, text=True, timeout=30,
+        version_args = self.version_args or (self.spec.version_args if self.spec else ("--version",))
+        done = subprocess.run([program, *version_args], capture_output=True, text=True, timeout=30,
                               env=self.child_env())
         match = re.search(r"\d+\.\d+(?:\.\d+)?", done.stdout + done.stderr)
         return match.group(0) if match else ""

@@ -8,8 +8,9 @@ the service manager as it does for any kernel.
 
 from __future__ import annotations
 
-from ..base import BackendKernel, CellResult
-from ...services.magics import MagicError, apps_magic, services_magic
+from backend_kernel_provisioner.common.languages import LANGUAGES
+from backend_kernel_provisioner.kernels.base import BackendKernel, CellResult
+from backend_kernel_provisioner.kernels.service_magics import MagicError, apps_magic, services_magic
 
 INTRODUCTION = (
     "This is an app kernel: it hosts services (web apps, terminals, model servers) and runs no code.\n"
@@ -25,8 +26,8 @@ HOW_TO = (
 class AppKernel(BackendKernel):
     """Answers every cell with a description of the kernel's services."""
 
-    language_name = "text"
-    display_language = "App services"
+    spec = LANGUAGES["app"]
+
     mimetype = "text/plain"
     file_extension = ".txt"
     pygments_lexer = "text"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..compiled import CompiledKernel, Program
+from backend_kernel_provisioner.common.languages import LANGUAGES
+from backend_kernel_provisioner.kernels.compiled import CompiledKernel, Program
 
 C_KEYWORDS = (
     "auto break case char const continue default do double else enum extern float for goto if inline "
@@ -16,14 +17,13 @@ C_KEYWORDS = (
 class CKernel(CompiledKernel):
     """The C recipe."""
 
-    language_name = "c"
-    display_language = "C"
+    spec = LANGUAGES["c"]
+
     mimetype = "text/x-csrc"
     file_extension = ".c"
     pygments_lexer = "c"
     codemirror_mode = "text/x-csrc"
     keywords = tuple(C_KEYWORDS)
-    default_compiler = "gcc"
     default_flags = "-Wall"
     default_ldflags = "-lrt -lm -lpthread -ldl"
 

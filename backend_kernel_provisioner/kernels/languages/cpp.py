@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .c import C_KEYWORDS, CKernel
+from backend_kernel_provisioner.common.languages import LANGUAGES
+from backend_kernel_provisioner.kernels.languages.c import C_KEYWORDS, CKernel
 
 CPP_KEYWORDS = C_KEYWORDS + (
     "bool class delete explicit false friend mutable namespace new nullptr operator private protected "
@@ -14,14 +15,13 @@ CPP_KEYWORDS = C_KEYWORDS + (
 class CppKernel(CKernel):
     """The C++ recipe: the C recipe with another compiler and file type."""
 
-    language_name = "c++"
-    display_language = "C++"
+    spec = LANGUAGES["cpp"]
+
     mimetype = "text/x-c++src"
     file_extension = ".cpp"
     pygments_lexer = "cpp"
     codemirror_mode = "text/x-c++src"
     keywords = tuple(CPP_KEYWORDS)
-    default_compiler = "g++"
 
 
 kernel_class = CppKernel

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from ..compiled import CompiledKernel, Program
+from backend_kernel_provisioner.common.languages import LANGUAGES
+from backend_kernel_provisioner.kernels.compiled import CompiledKernel, Program
 
 GO_KEYWORDS = (
     "break case chan const continue default defer else fallthrough for func go goto if import interface "
@@ -16,15 +17,14 @@ GO_KEYWORDS = (
 class GoKernel(CompiledKernel):
     """The Go recipe."""
 
-    language_name = "go"
-    display_language = "Go"
+    spec = LANGUAGES["go"]
+
     mimetype = "text/x-go"
     file_extension = ".go"
     pygments_lexer = "go"
     codemirror_mode = "go"
     keywords = tuple(GO_KEYWORDS)
     quotes = "\"'`"
-    default_compiler = "go"
 
     def build_argv(self, program: Program, compiler: str, flags: list[str], ldflags: list[str]) -> list[str]:
         linker = ["-ldflags", " ".join(ldflags)] if ldflags else []

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from ..session import SessionKernel
+from backend_kernel_provisioner.common.languages import LANGUAGES
+from backend_kernel_provisioner.kernels.session import SessionKernel
 
 HASKELL_KEYWORDS = (
     "case class data default deriving do else foreign if import in infix infixl infixr instance let "
@@ -59,8 +60,8 @@ class HaskellKernel(SessionKernel):
     stdin stays the program's; each chunk of a cell runs as a ``:{ ... :}`` block. GHCi itself
     stops an evaluation on SIGINT ("Interrupted.") and keeps the bindings."""
 
-    language_name = "haskell"
-    display_language = "Haskell"
+    spec = LANGUAGES["haskell"]
+
     mimetype = "text/x-haskell"
     file_extension = ".hs"
     pygments_lexer = "haskell"
@@ -69,7 +70,6 @@ class HaskellKernel(SessionKernel):
     line_comment = "--"
     block_comment = ("{-", "-}")
     quotes = '"'
-    interpreter = "ghci"
     loader = "ghci_loader.ghci"
 
     def session_argv(self, program: str, loader: str) -> list[str]:

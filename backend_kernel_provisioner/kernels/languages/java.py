@@ -6,7 +6,8 @@ import re
 
 from traitlets import Unicode
 
-from ..compiled import CompiledKernel, Program
+from backend_kernel_provisioner.common.languages import LANGUAGES
+from backend_kernel_provisioner.kernels.compiled import CompiledKernel, Program
 
 JAVA_KEYWORDS = (
     "abstract assert boolean break byte case catch char class const continue default do double else enum "
@@ -48,14 +49,13 @@ def java_program(code: str) -> tuple[str, str]:
 class JavaKernel(CompiledKernel):
     """The Java recipe."""
 
-    language_name = "java"
-    display_language = "Java"
+    spec = LANGUAGES["java"]
+
     mimetype = "text/x-java"
     file_extension = ".java"
     pygments_lexer = "java"
     codemirror_mode = "text/x-java"
     keywords = tuple(JAVA_KEYWORDS)
-    default_compiler = "javac"
     default_flags = "-encoding UTF-8"
 
     java = Unicode("java", config=True, help="The Java launcher used to run compiled cells.")

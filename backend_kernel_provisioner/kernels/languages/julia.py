@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from ..session import SessionKernel
+from backend_kernel_provisioner.common.languages import LANGUAGES
+from backend_kernel_provisioner.kernels.session import SessionKernel
 
 JULIA_KEYWORDS = (
     "baremodule begin break catch const continue do else elseif end export false finally for function "
@@ -16,8 +17,8 @@ class JuliaKernel(SessionKernel):
     """The Julia recipe: cells are ``include_string``'d into ``Main``; the last value is shown;
     SIGINT raises ``InterruptException`` in the cell; completion is the REPL's completer."""
 
-    language_name = "julia"
-    display_language = "Julia"
+    spec = LANGUAGES["julia"]
+
     mimetype = "application/julia"
     file_extension = ".jl"
     pygments_lexer = "julia"
@@ -26,7 +27,6 @@ class JuliaKernel(SessionKernel):
     line_comment = "#"
     block_comment = ("#=", "=#")
     quotes = '"'
-    interpreter = "julia"
     loader = "julia_loader.jl"
 
     def session_argv(self, program: str, loader: str) -> list[str]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..process import ChildProcess
-from ..session import SessionKernel
+from backend_kernel_provisioner.common.languages import LANGUAGES
+from backend_kernel_provisioner.kernels.process import ChildProcess
+from backend_kernel_provisioner.kernels.session import SessionKernel
 
 LUA_KEYWORDS = (
     "and break do else elseif end false for function goto if in local nil not or repeat return then "
@@ -19,8 +20,8 @@ class LuaKernel(SessionKernel):
     first one, so cells are interrupted by a flag file the loader's hook watches, and only the
     programs the cell started get SIGINT."""
 
-    language_name = "lua"
-    display_language = "Lua"
+    spec = LANGUAGES["lua"]
+
     mimetype = "text/x-lua"
     file_extension = ".lua"
     pygments_lexer = "lua"
@@ -28,9 +29,7 @@ class LuaKernel(SessionKernel):
     keywords = tuple(LUA_KEYWORDS)
     line_comment = "--"
     block_comment = None
-    interpreter = "lua5.4"
     loader = "lua_loader.lua"
-    version_args = ("-v",)
 
     def interrupt_session(self, child: ChildProcess) -> None:
         session = self.interp_session

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..session import SessionKernel
+from backend_kernel_provisioner.common.languages import LANGUAGES
+from backend_kernel_provisioner.kernels.session import SessionKernel
 
 JS_KEYWORDS = (
     "async await break case catch class const continue debugger default delete do else export extends "
@@ -15,15 +16,14 @@ JS_KEYWORDS = (
 class NodeKernel(SessionKernel):
     """The Node.js recipe; ``input(prompt)`` reads one line of stdin synchronously."""
 
-    language_name = "javascript"
-    display_language = "Node.js"
+    spec = LANGUAGES["nodejs"]
+
     mimetype = "application/javascript"
     file_extension = ".js"
     pygments_lexer = "javascript"
     codemirror_mode = "javascript"
     keywords = tuple(JS_KEYWORDS)
     quotes = "\"'`"
-    interpreter = "node"
     loader = "node_loader.js"
 
 

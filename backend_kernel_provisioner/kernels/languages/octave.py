@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..figures import FiguresAfterCells
-from ..session import SessionKernel
+from backend_kernel_provisioner.common.languages import LANGUAGES
+from backend_kernel_provisioner.kernels.figures import FiguresAfterCells
+from backend_kernel_provisioner.kernels.session import SessionKernel
 
 OCTAVE_KEYWORDS = (
     "if elseif else end endif for endfor while endwhile do until switch case otherwise endswitch "
@@ -21,8 +22,8 @@ class OctaveKernel(FiguresAfterCells, SessionKernel):
     as Octave prints them (``x = 1``); ``input('', 's')`` reads stdin; completion is Octave's
     ``completion_matches``; figures are printed to PNG (gnuplot toolkit) after each cell."""
 
-    language_name = "octave"
-    display_language = "Octave"
+    spec = LANGUAGES["octave"]
+
     mimetype = "text/x-octave"
     file_extension = ".m"
     pygments_lexer = "octave"
@@ -31,7 +32,6 @@ class OctaveKernel(FiguresAfterCells, SessionKernel):
     line_comment = "%"
     block_comment = ("%{", "%}")
     quotes = '"'
-    interpreter = "octave-cli"
     loader = "octave_loader.m"
 
     def session_argv(self, program: str, loader: str) -> list[str]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from ..session import SessionKernel
+from backend_kernel_provisioner.common.languages import LANGUAGES
+from backend_kernel_provisioner.kernels.session import SessionKernel
 
 PHP_KEYWORDS = (
     "abstract and array as break callable case catch class clone const continue declare default do echo "
@@ -20,14 +21,13 @@ _OPEN_TAG = re.compile(r"\A\s*<\?php\b")
 class PhpKernel(SessionKernel):
     """The PHP recipe: warnings go to stderr, errors are catchable Throwables reported per cell."""
 
-    language_name = "php"
-    display_language = "PHP"
+    spec = LANGUAGES["php"]
+
     mimetype = "application/x-httpd-php"
     file_extension = ".php"
     pygments_lexer = "php"
     codemirror_mode = "php"
     keywords = tuple(PHP_KEYWORDS)
-    interpreter = "php"
     loader = "php_loader.php"
 
     def session_argv(self, program: str, loader: str) -> list[str]:

@@ -3,8 +3,9 @@ installed: ``backend-kernels install`` may point backend-r at the ``ir`` kernels
 
 from __future__ import annotations
 
-from ..figures import FiguresAfterCells
-from ..session import SessionKernel
+from backend_kernel_provisioner.common.languages import LANGUAGES
+from backend_kernel_provisioner.kernels.figures import FiguresAfterCells
+from backend_kernel_provisioner.kernels.session import SessionKernel
 
 R_KEYWORDS = (
     "if else repeat while function for in next break TRUE FALSE NULL Inf NaN NA NA_integer_ NA_real_ "
@@ -16,8 +17,6 @@ R_KEYWORDS = (
 class RLanguage:
     """What Jupyter is told about R, shared by the local and the remote R kernels."""
 
-    language_name = "R"
-    display_language = "R"
     mimetype = "text/x-r-source"
     file_extension = ".r"
     pygments_lexer = "r"
@@ -33,7 +32,8 @@ class RKernel(RLanguage, FiguresAfterCells, SessionKernel):
     stdin; the last visible value is the cell's result; plots come back as PNG ``display_data``;
     completion is R's own completer (``utils:::.completeToken``)."""
 
-    interpreter = "R"
+    spec = LANGUAGES["r"]
+
     loader = "r_loader.R"
 
     def session_argv(self, program: str, loader: str) -> list[str]:

@@ -17,15 +17,16 @@ from typing import Any
 
 from traitlets import Float, Unicode, default
 
-from ..base import BackendKernel, CellResult
-from ..vendor.rserver_client import RServerClient, RServerError
-from .r import RLanguage
+from backend_kernel_provisioner.common.languages import LANGUAGES
+from backend_kernel_provisioner.kernels.base import BackendKernel, CellResult
+from backend_kernel_provisioner.kernels.vendor.rserver_client import RServerClient, RServerError
+from backend_kernel_provisioner.kernels.languages.r import RLanguage
 
 
 class RServerKernel(RLanguage, BackendKernel):
     """R through a remote R server's session API."""
 
-    display_language = "R (remote R server)"
+    spec = LANGUAGES["rserver"]
 
     server_url = Unicode(
         config=True, help="Base URL of the R server's HTTP API (env: BACKEND_RSERVER_URL).",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..compiled import CompiledKernel, Program
+from backend_kernel_provisioner.common.languages import LANGUAGES
+from backend_kernel_provisioner.kernels.compiled import CompiledKernel, Program
 
 RUST_KEYWORDS = (
     "as break const continue crate else enum extern false fn for if impl in let loop match mod move mut "
@@ -14,15 +15,14 @@ RUST_KEYWORDS = (
 class RustKernel(CompiledKernel):
     """The Rust recipe."""
 
-    language_name = "rust"
-    display_language = "Rust"
+    spec = LANGUAGES["rust"]
+
     mimetype = "text/rust"
     file_extension = ".rs"
     pygments_lexer = "rust"
     codemirror_mode = "rust"
     keywords = tuple(RUST_KEYWORDS)
     quotes = '"'  # 'a is a lifetime, not a string
-    default_compiler = "rustc"
 
     def build_argv(self, program: Program, compiler: str, flags: list[str], ldflags: list[str]) -> list[str]:
         linker = [f"-Clink-arg={flag}" for flag in ldflags]

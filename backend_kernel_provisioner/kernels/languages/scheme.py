@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..session import SessionKernel
+from backend_kernel_provisioner.common.languages import LANGUAGES
+from backend_kernel_provisioner.kernels.session import SessionKernel
 
 SCHEME_KEYWORDS = (
     "define define-syntax define-record-type lambda let let* letrec letrec* let-values if cond case "
@@ -16,8 +17,8 @@ class SchemeKernel(SessionKernel):
     """The Scheme recipe: each form is evaluated in one fresh user module; the last value is shown.
     ``(read-line)`` reads standard input (served by ``input_request``); SIGINT stops the cell."""
 
-    language_name = "scheme"
-    display_language = "Scheme"
+    spec = LANGUAGES["scheme"]
+
     mimetype = "text/x-scheme"
     file_extension = ".scm"
     pygments_lexer = "scheme"
@@ -26,7 +27,6 @@ class SchemeKernel(SessionKernel):
     line_comment = ";"
     block_comment = ("#|", "|#")
     quotes = '"'
-    interpreter = "guile"
     loader = "guile_loader.scm"
 
     def session_argv(self, program: str, loader: str) -> list[str]:

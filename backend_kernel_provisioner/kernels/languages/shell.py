@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..gitgraph import GitGraphError, display_bundle, read_graph
-from ..magics import MagicError, register_magic
-from ..session import SessionKernel
+from backend_kernel_provisioner.common.languages import LANGUAGES
+from backend_kernel_provisioner.kernels.gitgraph import GitGraphError, display_bundle, read_graph
+from backend_kernel_provisioner.kernels.magics import MagicError, register_magic
+from backend_kernel_provisioner.kernels.session import SessionKernel
 
 SHELL_KEYWORDS = (
     "if then else elif fi case esac for select while until do done in function time coproc "
@@ -23,8 +24,8 @@ SHELL_KEYWORDS = (
 class ShellKernel(SessionKernel):
     """The shell recipe: cells are sourced by the loader inside one bash."""
 
-    language_name = "bash"
-    display_language = "Shell"
+    spec = LANGUAGES["shell"]
+
     mimetype = "text/x-sh"
     file_extension = ".sh"
     pygments_lexer = "bash"
@@ -32,7 +33,6 @@ class ShellKernel(SessionKernel):
     keywords = tuple(SHELL_KEYWORDS)
     line_comment = "#"
     block_comment = None
-    interpreter = "bash"
     loader = "bash_loader.sh"
 
     def session_argv(self, program: str, loader: str) -> list[str]:

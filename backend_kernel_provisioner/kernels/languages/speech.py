@@ -24,9 +24,10 @@ from typing import Any
 
 from traitlets import Enum, Unicode, default
 
-from ..base import BackendKernel, CellResult
-from ..process import ProgramNotFound
-from ..vendor.polly import PollyError, PollySettings, has_credentials, synthesize
+from backend_kernel_provisioner.common.languages import LANGUAGES
+from backend_kernel_provisioner.kernels.base import BackendKernel, CellResult
+from backend_kernel_provisioner.kernels.process import ProgramNotFound
+from backend_kernel_provisioner.kernels.vendor.polly import PollyError, PollySettings, has_credentials, synthesize
 
 FIELDS = ("text", "voiceId", "textType", "languageCode")
 
@@ -81,8 +82,8 @@ def audio_bundle(audio: bytes, mime: str, label: str) -> dict[str, str]:
 class SpeechKernel(BackendKernel):
     """Cells are things to say; replies are audio."""
 
-    language_name = "speech"
-    display_language = "Speech"
+    spec = LANGUAGES["speech"]
+
     mimetype = "application/json"
     file_extension = ".json"
     pygments_lexer = "json"

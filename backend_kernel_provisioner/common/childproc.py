@@ -1,0 +1,112 @@
+"""The one recipe for every child process we start: cells, services, prestart commands, the bootstrap script.
+
+Why one recipe: each of these must behave the same way towards signals and
+must not outlive its owner. A child gets
+
+* a new session (its own process group), so a stop reaches everything it
+  started and a Ctrl-C in the server's terminal does not;
+* default SIGINT and SIGPIPE (ipykernel and Python ignore them, and children
+  inherit that);
+* PDEATHSIG = SIGKILL, so it dies with the process that started it even when
+  that process is SIGKILLed;
+
+and it is stopped by SIGTERM to its whole group, then SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+from typing import IO, Any
+
+#: What a shell reports for a program stopped by Ctrl-C (128 + SIGINT); every kernel uses it.
+INTERRUPTED_EXIT_CODE = 130
+#: What a shell reports when the program to run does not exist.
+MISSING_PROGRAM_EXIT_CODE = 127
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+PIPE = asyncio.subprocess.PIPE
+STDOUT = asyncio.subprocess.STDOUT
+DEVNULL = asyncio.subprocess.DEVNULL
+
+
+def child_setup() -> None:
+    """In the child before exec: Ctrl-C and broken pipes behave as in a terminal, and the
+    child dies with its parent even when the parent itself is killed."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+async def spawn(
+    argv: list[str],
+    *,
+    cwd: str | None = None,
+    env: dict[str, str] | None = None,
+    stdin: int | IO[Any] | None = DEVNULL,
+    stdout: int | IO[Any] | None = PIPE,
+    stderr: int | IO[Any] | None = PIPE,
+) -> asyncio.subprocess.Process:
+    """Start ``argv`` with the recipe above (own session, default signals, dies with us)."""
+    return await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd or None,
+        env=env,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+        preexec_fn=child_setup,
+    )
+
+
+def signal_group(pgid: int, signum: int) -> bool:
+    """Send ``signum`` to a process group; False when it no longer exists (or is not ours)."""
+    try:
+        os.killpg(pgid, signum)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+async def stop_group(proc: asyncio.subprocess.Process, grace: float) -> int:
+    """SIGTERM the process's group, SIGKILL it after ``grace`` seconds; returns the exit code.
+
+    Children that ignored SIGTERM and outlived the leader are still in the group: they get SIGKILL too.
+    """
+    signal_group(proc.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except asyncio.TimeoutError:
+        signal_group(proc.pid, signal.SIGKILL)
+        await proc.wait()
+    signal_group(proc.pid, signal.SIGKILL)
+    return proc.returncode if proc.returncode is not None else -signal.SIGKILL
+
+
+def kill_group_now(pgid: int) -> None:
+    """SIGKILL a process group without waiting (a timed-out command, a leader that already exited)."""
+    with contextlib.suppress(OSError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def signal_name(signum: int) -> str:
+    """``SIGSEGV (Segmentation fault)`` for 11."""
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+    description = signal.strsignal(signum) or ""
+    return f"{name} ({description})" if description else name
+
+
+def describe_exit(returncode: int) -> str:
+    """How a child ended, from asyncio's return code (negative: the signal that killed it)."""
+    if returncode < 0:
+        return f"killed by {signal_name(-returncode)}"
+    return f"exited with code {returncode}"

@@ -1,0 +1,1 @@
+"""Installing the kernelspec set: the spec folders and the ``backend-kernels`` command."""

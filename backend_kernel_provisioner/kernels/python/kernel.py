@@ -1,0 +1,70 @@
+"""``backend-python``: ipykernel, plus the exit code every backend kernel reports.
+
+The agent reads a run's exit code from the ``execute_reply``'s ``exit_code``
+field (our other kernels set it too): 0 when the cell succeeded, the code of
+``SystemExit`` or of a failed batch step, 130 for an interrupt, 1 for any other error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ipykernel.ipkernel import IPythonKernel
+from ipykernel.kernelapp import IPKernelApp
+
+from backend_kernel_provisioner.common.childproc import INTERRUPTED_EXIT_CODE
+
+EXTENSION = "backend_kernel_provisioner.kernels.python.extension"
+
+
+def exit_code_of(error: BaseException | None) -> int:
+    """The exit code an exception stands for."""
+    if error is None:
+        return 0
+    code = getattr(error, "exit_code", None)
+    if isinstance(code, int):
+        return code
+    if isinstance(error, KeyboardInterrupt):
+        return INTERRUPTED_EXIT_CODE
+    if isinstance(error, SystemExit):
+        if error.code is None:
+            return 0
+        return error.code if isinstance(error.code, int) else 1
+    return 1
+
+
+class BackendPythonKernel(IPythonKernel):
+    """IPython's kernel with ``exit_code`` in every execute reply."""
+
+    implementation = "backend-python"
+
+    async def do_execute(self, code: str, silent: bool, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self.shell.last_execution_result = None
+        reply = await super().do_execute(code, silent, *args, **kwargs)
+        result = self.shell.last_execution_result
+        if reply.get("status") == "ok":
+            reply["exit_code"] = 0
+        elif result is not None:
+            reply["exit_code"] = exit_code_of(result.error_before_exec or result.error_in_exec)
+        else:
+            reply["exit_code"] = 1
+        return reply
+
+
+class BackendPythonKernelApp(IPKernelApp):
+    """The kernel application with our kernel class and IPython extension."""
+
+    name = "backend-python-kernel"
+
+    def init_kernel(self) -> None:
+        if EXTENSION not in self.extensions:
+            self.extensions = [*self.extensions, EXTENSION]
+        super().init_kernel()
+
+
+def main() -> None:
+    BackendPythonKernelApp.launch_instance(kernel_class=BackendPythonKernel)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""The kernel provisioner: the runner's start-up sequence as jupyter_client hooks.
+
+``pre_launch``     applies ``start_kernel()`` keywords naming our traits, starts the
+                   sidecar's control channel, reads the model definition.
+``_finalize_env``  shapes the one final environment the kernel, its bootstrap
+                   script and its services all see.
+``post_launch``    runs the bootstrap script, then starts services and model servers
+                   once per kernel (they survive restarts).
+``cleanup``        stops the sidecar when the kernel really shuts down.
+
+Settings are in :mod:`.traits`; services, models and the control channel are
+the kernel's :class:`~backend_kernel_provisioner.sidecar.sidecar.Sidecar`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from jupyter_client.provisioning import LocalProvisioner
+
+from backend_kernel_provisioner.common.events import Subscription
+from backend_kernel_provisioner.server.bootstrap import run_bootstrap_script
+from backend_kernel_provisioner.server.environment import build_child_environment, language_bin_dirs, language_variables
+from backend_kernel_provisioner.server.process_monitor import ProcessMonitor
+from backend_kernel_provisioner.server.traits import BackendProvisionerTraits
+from backend_kernel_provisioner.sidecar.models.definitions import ModelInfo, load_model_definition
+from backend_kernel_provisioner.sidecar.models.runner import ModelServiceRunner
+from backend_kernel_provisioner.sidecar.services.manager import ServiceManager
+from backend_kernel_provisioner.sidecar.sidecar import Sidecar
+
+
+class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # type: ignore[misc]
+    """Launches a backend kernel locally and hosts its sidecar (services, models, control channel)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # jupyter_client keeps connection_info on the class: give each instance its own.
+        self.connection_info = {}
+        self.child_env: dict[str, str] = {}
+        self.bootstrap_exit_code: int | None = None
+        self._sidecar: Sidecar | None = None
+        self._pending_models: list[ModelInfo] | None = None
+        self._call_env: dict[str, str] = {}
+        self._control_env: dict[str, str] = {}
+        self.process_monitor: ProcessMonitor | None = None
+
+    # -- configuration from start_kernel() -----------------------------------------
+
+    def _apply_call_options(self, kwargs: dict[str, Any]) -> None:
+        """Pop keyword arguments naming our traits (they must not reach Popen)."""
+        names = set(self.trait_names(config=True)) - set(LocalProvisioner.class_trait_names(config=True))
+        for name in list(kwargs):
+            if name in names:
+                setattr(self, name, kwargs.pop(name))
+
+    # -- hooks ------------------------------------------------------------------------
+
+    async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
+        """Per-launch state is reset here: jupyter_client reuses this instance across restarts."""
+        self._apply_call_options(kwargs)
+        self._models_pre_launch()
+        self.bootstrap_exit_code = None
+        # A call-time env is usually the server's environment plus a few variables: only those
+        # differences are the caller's, and they win over the environ file (see _finalize_env).
+        call_env = kwargs.pop("env", None) or {}
+        self._call_env = {k: v for k, v in call_env.items() if os.environ.get(k) != v}
+        self._control_env = await self.sidecar.control_env()
+        kwargs["env"] = dict(os.environ)  # the base class adds the kernelspec's env, then calls _finalize_env
+        return await super().pre_launch(**kwargs)
+
+    def _finalize_env(self, env: dict[str, str]) -> None:
+        """The one final environment, later wins: the server's < the kernelspec's ``env`` <
+        the environ file < ``extra_env`` and call-time ``env``; then PATH promotion and our variables.
+
+        The kernel, its bootstrap script and its services all get this (services without the
+        control channel's variables).
+        """
+        super()._finalize_env(env)
+        overrides = {**self.extra_env, **self._call_env}
+        final = build_child_environment(
+            env,
+            environ_file=self.environ_file or None,
+            extra_path=[*self.extra_path, *language_bin_dirs(self.language, env)],
+            overrides=overrides,
+        )
+        final.update({k: v for k, v in language_variables(self.language, final).items() if k not in overrides})
+        final["BACKEND_KERNEL_LANGUAGE"] = self.language
+        if self.kernel_options:
+            final["BACKEND_KERNEL_OPTIONS"] = json.dumps(self.kernel_options)
+        if self.kernel_id:
+            final["BACKEND_KERNEL_ID"] = str(self.kernel_id)
+        final.update(self._control_env)
+        env.clear()
+        env.update(final)
+        self.child_env = dict(final)
+
+    async def post_launch(self, **kwargs: Any) -> None:
+        await super().post_launch(**kwargs)
+        self.bootstrap_exit_code = await run_bootstrap_script(
+            self.bootstrap_script, cwd=kwargs.get("cwd"), env=self.child_env,
+            timeout=self.bootstrap_timeout, log=self.log,
+        )
+        await self._sidecar_post_launch(kwargs)
+        pending, self._pending_models = self._pending_models, None
+        await self.sidecar.start_models(pending or [])
+        self._start_process_monitor()
+
+    async def cleanup(self, restart: bool = False) -> None:
+        await super().cleanup(restart=restart)
+        if not restart:
+            sidecar, self._sidecar = self._sidecar, None
+            if sidecar is not None:
+                await sidecar.shutdown()
+            if self.process_monitor is not None:
+                await self.process_monitor.release()
+                self.process_monitor = None
+
+    def _resolve_spec_path(self, path: str) -> str:
+        """A relative path in a kernelspec's config is relative to the kernelspec's folder."""
+        resource_dir = getattr(self.kernel_spec, "resource_dir", "") if self.kernel_spec else ""
+        if path and not os.path.isabs(path) and resource_dir:
+            return os.path.join(resource_dir, path)
+        return path
+
+    def _start_process_monitor(self) -> None:
+        """Runner step 6: remember recent process tables so an OOM notice can name the victims."""
+        if self.process_monitor is None and self.process_monitor_interval > 0:
+            self.process_monitor = ProcessMonitor.acquire(self.process_monitor_interval, log=self.log)
+
+    # -- the sidecar: one per kernel, surviving restarts -------------------------------------
+
+    @property
+    def sidecar(self) -> Sidecar:
+        """The kernel's services, model servers and control channel, created on first use."""
+        if self._sidecar is None:
+            self._sidecar = Sidecar(self.log, model_restart_after_unhealthy=self.model_restart_after_unhealthy)
+        return self._sidecar
+
+    @property
+    def services(self) -> ServiceManager:
+        """The kernel's :class:`~backend_kernel_provisioner.sidecar.services.manager.ServiceManager`."""
+        return self.sidecar.manager
+
+    @property
+    def models(self) -> ModelServiceRunner:
+        """The kernel's model servers and health checkers; events go on the services' bus."""
+        return self.sidecar.models
+
+    def subscribe_events(self) -> Subscription:
+        """Service (and model) events: the current state of each first, then every change."""
+        return self.sidecar.subscribe_events()
+
+    async def _sidecar_post_launch(self, kwargs: dict[str, Any]) -> None:
+        await self.sidecar.launched(
+            [*self.intrinsic_services, *self.autostart_services],
+            wait=self.autostart_wait,
+            env=dict(self.child_env),
+            home=kwargs.get("cwd") or os.getcwd(),
+            kernel_id=str(self.kernel_id or ""),
+            runtime_path=self.runtime_path,
+            defs_dir=self._resolve_spec_path(self.service_defs_dir),
+            policies=dict(self.service_policies),
+            start_timeout=self.service_start_timeout,
+            stop_grace=self.service_stop_grace,
+            command_timeout=self.prestart_command_timeout,
+            log_max_bytes=self.service_log_max_bytes,
+            log_backups=self.service_log_backups,
+        )
+
+    # -- model services: started once per kernel, health-checked across restarts ----------
+
+    def _models_pre_launch(self) -> None:
+        """First launch only: read and check ``model_definition`` (a bad file refuses the start)."""
+        if not self.sidecar.autostarted and self._pending_models is None and self.model_definition:
+            self._pending_models = load_model_definition(self.model_definition)
+
+    async def start_model_service(self, model_info: dict[str, Any]) -> dict[str, Any]:
+        """The runner's ``start-model-service``: ``{"status": "started"|"failed", "error"?}``."""
+        return await self.models.start_model(model_info)
+
+    def model_health(self) -> dict[str, bool | None]:
+        """``{model_name: True/False}``; ``None`` while a model's health is undetermined."""
+        return self._sidecar.models.health() if self._sidecar is not None else {}
+
+    def subscribe_model_events(self) -> Subscription:
+        """``model-service-status`` events: each model's current state first, then every transition."""
+        return self.models.subscribe()

@@ -1,0 +1,148 @@
+"""The provisioner's settings, as traits: kernelspec ``config``, Jupyter config files or ``start_kernel()`` keywords.
+
+Kept apart from the hooks so that every provisioner of ours (the local one
+now, remote ones later) declares the same settings once. Every kernelspec
+``config`` key must be a declared trait: jupyter_client drops unknown keys silently.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from traitlets import Bool, Dict, Float, Int, List, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+
+def _env_or(name: str, fallback: str) -> str:
+    return os.environ.get(name, fallback)
+
+
+def _existing(path: str) -> str:
+    """The runner's container path as a default only where it exists."""
+    return path if os.path.exists(path) else ""
+
+
+class BackendProvisionerTraits(LoggingConfigurable):
+    """The settings every backend provisioner has (local now; remote ones reuse this mixin)."""
+
+    language = Unicode(
+        "",
+        config=True,
+        help="Language of the kernel (python, c, go, ...); selects PATH folders and variables.",
+    )
+    environ_file = Unicode(
+        config=True,
+        help="File of KEY=VALUE lines that override the kernel's environment "
+        "(env: BACKEND_ENVIRON_FILE; default /home/config/environ.txt where it exists).",
+    )
+    bootstrap_script = Unicode(
+        config=True,
+        help="Shell script run once per kernel launch; its exit code is logged, never fatal "
+        "(env: BACKEND_BOOTSTRAP_SCRIPT; default /home/work/bootstrap.sh where it exists).",
+    )
+    bootstrap_timeout = Float(
+        300.0, config=True, help="Seconds the bootstrap script may run before it is killed."
+    )
+    extra_path = List(
+        Unicode(),
+        config=True,
+        help="Folders promoted to the front of the kernel's PATH (when they exist).",
+    )
+    extra_env = Dict(
+        value_trait=Unicode(),
+        config=True,
+        help="Extra environment variables for the kernel, applied after the environ file.",
+    )
+    kernel_options = Dict(
+        config=True,
+        help="Settings for the kernel process itself (for example {\"flags\": \"-O2\"} for a compiled language); "
+        "passed as JSON in BACKEND_KERNEL_OPTIONS and applied to the kernel's own traits.",
+    )
+    runtime_path = Unicode(
+        config=True,
+        help="The kernel's runtime (interpreter) offered to service templates as {runtime_path}; "
+        "default: the Python running the Jupyter server.",
+    )
+
+    # -- services (sidecar/services/) ---------------------------------------------
+    service_defs_dir = Unicode(
+        config=True,
+        help="Folder of JSON service definitions (one NAME.json per service) "
+        "(env: BACKEND_SERVICE_DEFS_DIR; default /etc/backend.ai/service-defs where it exists).",
+    )
+    autostart_services = List(
+        Unicode(),
+        config=True,
+        help="Services started once with the kernel, before start_kernel() returns (they survive restarts); "
+        "NAME or NAME:PORT for a fixed port; a failure is logged, not fatal.",
+    )
+    intrinsic_services = List(
+        Unicode(),
+        config=True,
+        help="Built-in services (sshd, ttyd) started with the kernel when their programs exist "
+        "(env: BACKEND_INTRINSIC_SERVICES, comma-separated; default sshd,ttyd where /etc/backend.ai exists).",
+    )
+    autostart_wait = Bool(
+        True, config=True, help="Wait in the launch for auto-started services to be ready (else start them behind)."
+    )
+    service_policies = Dict(
+        config=True,
+        help="Per service name (or \"*\"): {\"restart\": \"on-failure\"|\"always\"|\"never\" or "
+        "{policy, max_retries, min_uptime, backoff, max_backoff}, \"readiness\": \"tcp\"|\"http\"|\"none\" or "
+        "{type, path, status, timeout}}; overrides the definition.",
+    )
+    service_start_timeout = Float(
+        30.0, config=True, help="Seconds a service may take until its port accepts connections."
+    )
+    service_stop_grace = Float(5.0, config=True, help="Seconds between SIGTERM and SIGKILL when a service stops.")
+    prestart_command_timeout = Float(
+        30.0, config=True, help="Seconds a run_command prestart action may run before it is killed."
+    )
+    service_log_max_bytes = Int(
+        5 * 1024 * 1024, config=True, help="Size at which a service's log file is rotated."
+    )
+    service_log_backups = Int(2, config=True, help="Rotated log files kept per service.")
+
+    # -- model services (sidecar/models/) ----------------------------------------------------
+    process_monitor_interval = Float(
+        5.0,
+        config=True,
+        help="Seconds between process-table snapshots kept for out-of-memory reports (0 disables).",
+    )
+    model_definition = Unicode(
+        config=True,
+        help="Model-definition YAML file; its models start (with their health checkers) on the "
+        "kernel's first launch and survive restarts; a bad file refuses the kernel start "
+        "(env: BACKEND_MODEL_DEFINITION).",
+    )
+    model_restart_after_unhealthy = Float(
+        0.0,
+        config=True,
+        help="Restart a model server that has been unhealthy for this many seconds (0: never).",
+    )
+
+    @default("model_definition")
+    def _default_model_definition(self) -> str:
+        return _env_or("BACKEND_MODEL_DEFINITION", "")
+
+    @default("service_defs_dir")
+    def _default_service_defs_dir(self) -> str:
+        return _env_or("BACKEND_SERVICE_DEFS_DIR", _existing("/etc/backend.ai/service-defs"))
+
+    @default("intrinsic_services")
+    def _default_intrinsic_services(self) -> list[str]:
+        fallback = "sshd,ttyd" if os.path.isdir("/etc/backend.ai") else ""
+        return [n.strip() for n in _env_or("BACKEND_INTRINSIC_SERVICES", fallback).split(",") if n.strip()]
+
+    @default("environ_file")
+    def _default_environ_file(self) -> str:
+        return _env_or("BACKEND_ENVIRON_FILE", _existing("/home/config/environ.txt"))
+
+    @default("bootstrap_script")
+    def _default_bootstrap_script(self) -> str:
+        return _env_or("BACKEND_BOOTSTRAP_SCRIPT", _existing("/home/work/bootstrap.sh"))
+
+    @default("runtime_path")
+    def _default_runtime_path(self) -> str:
+        return sys.executable
