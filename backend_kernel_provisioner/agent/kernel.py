@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
@@ -15,14 +14,11 @@ from jupyter_client.kernelspec import KernelSpecManager
 
 from backend_kernel_provisioner.install.kernelspecs import SPEC_PREFIX, spec_source_dir
 from backend_kernel_provisioner.agent.console import ConsoleBuffer
-from backend_kernel_provisioner.common.events import EventBus
-from backend_kernel_provisioner.agent.run import Run, Step
+from backend_kernel_provisioner.common.events import EventBus, Subscription
+from backend_kernel_provisioner.agent.platform import PlatformServices
+from backend_kernel_provisioner.agent.run import Run, Step, steps_for
 
 log = logging.getLogger(__name__)
-
-#: Batch options in the order they run, the magic each becomes, and the status reporting its end.
-BATCH_STEPS = (("clean", "%clean", "clean-finished"), ("build", "%build", "build-finished"), ("exec", "%exec", "finished"))
-
 
 #: The runner's exit code when it could not finish a run itself.
 KERNEL_LOST_EXIT_CODE = -1
@@ -32,7 +28,7 @@ class AgentError(Exception):
     """A request the agent client cannot carry out (for example continuing an unknown run)."""
 
 
-class AgentKernel:
+class AgentKernel(PlatformServices):
     """A backend kernel with the runner's operations: execute, input, interrupt, services, events."""
 
     def __init__(self, km: AsyncKernelManager, language: str, *, max_record_bytes: int = 1 << 20) -> None:
@@ -143,28 +139,8 @@ class AgentKernel:
 
     def _route(self, msg: dict[str, Any]) -> None:
         run = self._run
-        parent = msg.get("parent_header", {}).get("msg_id", "")
-        if run is None or not run.owns(parent):
-            return
-        step = run.current
-        assert step is not None
-        kind = msg["header"]["msg_type"]
-        content = msg["content"]
-        if kind == "stream":
-            run.console.add_stream(content.get("name", "stdout"), content.get("text", ""))
-        elif kind in ("display_data", "execute_result", "update_display_data"):
-            run.console.add_display(content.get("data", {}))
-        elif kind == "error":
-            run.console.add_error(content)
-        elif kind == "status" and content.get("execution_state") == "idle":
-            step.idle = True
-        elif kind == "execute_reply":
-            step.reply = content
-        elif kind == "input_request":
-            run.pending_input = content
-        else:
-            return
-        run.changed.set()
+        if run is not None and run.record(msg):
+            run.changed.set()
 
     # -- execute -----------------------------------------------------------------------
 
@@ -180,7 +156,7 @@ class AgentKernel:
     ) -> dict[str, Any]:
         """One runner request; returns ``{runId, status, exitCode, options, console}``."""
         if mode in ("query", "batch"):
-            steps = self._steps_for(mode, text, opts or {})
+            steps = steps_for(mode, text, opts or {})
             await self._begin(run_id, steps)
         elif mode == "input":
             run = self._require_run(run_id)
@@ -193,16 +169,6 @@ class AgentKernel:
         else:
             raise AgentError(f"unknown mode {mode!r}; expected query, batch, input or continue")
         return await self._collect(run_id, flush_timeout, exec_timeout)
-
-    def _steps_for(self, mode: str, text: str, opts: dict[str, Any]) -> list[Step]:
-        if mode == "query":
-            return [Step(text, "finished")]
-        steps = [
-            Step(f"{magic} {opts[key]}".rstrip(), status)
-            for key, magic, status in BATCH_STEPS
-            if (opts.get(key) or "").strip()
-        ]
-        return steps or [Step("", "finished")]
 
     def _require_run(self, run_id: str) -> Run:
         run = self._run
@@ -352,43 +318,11 @@ class AgentKernel:
         finally:
             client.stop_channels()
 
-    # -- services and models (the provisioner's API) ---------------------------------------------
-
-    @property
-    def provisioner(self) -> Any:
-        return self.km.provisioner
-
-    async def start_service(self, info: dict[str, Any]) -> dict[str, Any]:
-        return await self.provisioner.services.start_service(info)
-
-    async def shutdown_service(self, name: str) -> None:
-        await self.provisioner.services.shutdown_service(name)
-
-    async def get_service_apps(self, name: str | None = None) -> dict[str, Any]:
-        return {"status": "done", "data": await _maybe_await(self.provisioner.services.get_apps(name))}
-
-    async def start_model_service(self, model_info: dict[str, Any]) -> dict[str, Any]:
-        return await self.provisioner.start_model_service(model_info)
-
-    def notify_event(self, data: dict[str, Any]) -> list[dict[str, Any]]:
-        """``{"type": "oom"}``: log (and return) the process trees that likely were killed."""
-        monitor = getattr(self.provisioner, "process_monitor", None)
-        if data.get("type") != "oom" or monitor is None:
-            return []
-        return monitor.report_vanished()
-
     # -- events --------------------------------------------------------------------------------
 
-    def events(self) -> AsyncIterator[dict[str, Any]]:
-        """Current state of every model and service first, then each change."""
+    def events(self) -> Subscription:
+        """Current state of every model and service first, then each change (kernel events too)."""
         return self.bus.subscribe()
-
-    async def _relay_provisioner_events(self) -> None:
-        subscribe = getattr(self.provisioner, "subscribe_events", None)
-        if subscribe is None:
-            return
-        async for event in subscribe():
-            self.bus.publish(event)
 
     async def _watch_liveness(self) -> None:
         while True:
@@ -424,9 +358,3 @@ def _cursor_position(code: str, opts: dict[str, Any]) -> int:
         row = min(int(opts["row"]), len(lines) - 1)
         return sum(len(line) + 1 for line in lines[:row]) + min(int(opts["col"]), len(lines[row]))
     return len(code)
-
-
-async def _maybe_await(value: Any) -> Any:
-    if asyncio.iscoroutine(value):
-        return await value
-    return value

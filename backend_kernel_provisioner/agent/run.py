@@ -10,6 +10,11 @@ from typing import Any
 from backend_kernel_provisioner.agent.console import ConsoleBuffer
 
 
+#: Batch options in the order they run, the magic each becomes, and the status reporting its end.
+BATCH_STEPS = (("clean", "%clean", "clean-finished"), ("build", "%build", "build-finished"),
+               ("exec", "%exec", "finished"))
+
+
 @dataclass
 class Step:
     """One execute request of a run, and the status that reports its end."""
@@ -54,3 +59,39 @@ class Run:
     def owns(self, msg_id: str) -> bool:
         step = self.current
         return step is not None and step.msg_id == msg_id
+
+    def record(self, msg: dict[str, Any]) -> bool:
+        """Keep what a kernel message says about the current step; False when it is not ours."""
+        parent = msg.get("parent_header", {}).get("msg_id", "")
+        step = self.current
+        if step is None or not self.owns(parent):
+            return False
+        kind = msg["header"]["msg_type"]
+        content = msg["content"]
+        if kind == "stream":
+            self.console.add_stream(content.get("name", "stdout"), content.get("text", ""))
+        elif kind in ("display_data", "execute_result", "update_display_data"):
+            self.console.add_display(content.get("data", {}))
+        elif kind == "error":
+            self.console.add_error(content)
+        elif kind == "status" and content.get("execution_state") == "idle":
+            step.idle = True
+        elif kind == "execute_reply":
+            step.reply = content
+        elif kind == "input_request":
+            self.pending_input = content
+        else:
+            return False
+        return True
+
+
+def steps_for(mode: str, text: str, opts: dict[str, Any]) -> list[Step]:
+    """A query is one step; a batch run is its non-empty clean, build and exec options, in order."""
+    if mode == "query":
+        return [Step(text, "finished")]
+    steps = [
+        Step(f"{magic} {opts[key]}".rstrip(), status)
+        for key, magic, status in BATCH_STEPS
+        if (opts.get(key) or "").strip()
+    ]
+    return steps or [Step("", "finished")]

@@ -7,8 +7,9 @@ must not outlive its owner. A child gets
   started and a Ctrl-C in the server's terminal does not;
 * default SIGINT and SIGPIPE (ipykernel and Python ignore them, and children
   inherit that);
-* PDEATHSIG = SIGKILL, so it dies with the process that started it even when
-  that process is SIGKILLed;
+* a parent-death signal (PDEATHSIG; SIGKILL for cells, SIGTERM for services,
+  which then have the grace period of the reaper), so it dies with the process
+  that started it even when that process is SIGKILLed;
 
 and it is stopped by SIGTERM to its whole group, then SIGKILL after a grace period.
 """
@@ -35,12 +36,12 @@ STDOUT = asyncio.subprocess.STDOUT
 DEVNULL = asyncio.subprocess.DEVNULL
 
 
-def child_setup() -> None:
+def child_setup(death_signal: int = signal.SIGKILL) -> None:
     """In the child before exec: Ctrl-C and broken pipes behave as in a terminal, and the
-    child dies with its parent even when the parent itself is killed."""
+    child gets ``death_signal`` when its parent dies, even when the parent itself is killed."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    _LIBC.prctl(_PR_SET_PDEATHSIG, death_signal, 0, 0, 0)
 
 
 async def spawn(
@@ -51,8 +52,9 @@ async def spawn(
     stdin: int | IO[Any] | None = DEVNULL,
     stdout: int | IO[Any] | None = PIPE,
     stderr: int | IO[Any] | None = PIPE,
+    death_signal: int = signal.SIGKILL,
 ) -> asyncio.subprocess.Process:
-    """Start ``argv`` with the recipe above (own session, default signals, dies with us)."""
+    """Start ``argv`` with the recipe above (own session, default signals, ``death_signal`` when we die)."""
     return await asyncio.create_subprocess_exec(
         *argv,
         cwd=cwd or None,
@@ -61,7 +63,7 @@ async def spawn(
         stdout=stdout,
         stderr=stderr,
         start_new_session=True,
-        preexec_fn=child_setup,
+        preexec_fn=lambda: child_setup(death_signal),
     )
 
 

@@ -117,7 +117,7 @@ LANGUAGES: dict[str, LanguageSpec] = {
         LanguageSpec(
             "java", "Java", "java", Logo("Jv", "#e76f00"), ("javac", "java"), ("-version",),
             bin_dirs=("$JAVA_HOME/bin", "/usr/lib/jvm/*/bin"),
-            batch_build=("java_build",), batch_exec=("java_exec",),
+            batch_build=("java_build", "{program}"), batch_exec=("java_exec",),
             demo=('System.out.println("Java says " + 6 * 7);',), translator="env",
         ),
         LanguageSpec(

@@ -7,6 +7,7 @@ from typing import Any
 from backend_kernel_provisioner.drawing.color import Color, ColorLike, Colors, as_color
 from backend_kernel_provisioner.drawing.shapes import Circle, Group, Line, Rectangle, Shape, Triangle
 from backend_kernel_provisioner.drawing.svg import render
+from backend_kernel_provisioner.drawing.turtle import Turtle
 
 
 class Canvas:
@@ -104,9 +105,7 @@ class Canvas:
     ) -> Triangle:
         return self._add(Triangle(left, top, width, height, angle=angle, **self._colors(border, fill)))
 
-    def create_turtle(self) -> Any:
-        from backend_kernel_provisioner.drawing.turtle import Turtle
-
+    def create_turtle(self) -> Turtle:
         return Turtle(self)
 
     # -- output -----------------------------------------------------------------------

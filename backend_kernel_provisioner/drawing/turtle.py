@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 
-from backend_kernel_provisioner.drawing.canvas import Canvas
 from backend_kernel_provisioner.drawing.color import Color, ColorLike, Colors, as_color
 from backend_kernel_provisioner.drawing.shapes import Line, Triangle, next_id
+
+if TYPE_CHECKING:  # the canvas makes turtles: a run-time import would be a cycle
+    from backend_kernel_provisioner.drawing.canvas import Canvas
 
 
 class Turtle:

@@ -28,6 +28,7 @@ from backend_kernel_provisioner.common.languages import LanguageSpec
 from backend_kernel_provisioner.common.childproc import INTERRUPTED_EXIT_CODE, MISSING_PROGRAM_EXIT_CODE
 from backend_kernel_provisioner import __version__
 from backend_kernel_provisioner.kernels import magics, syntax
+from backend_kernel_provisioner.kernels.ipykernel_private import AbortQueuedBeforeReply, shell_ident
 from backend_kernel_provisioner.kernels.process import ChildProcess, OutputRelay, ProgramNotFound, ProgramResult, run_child, signal_name
 
 
@@ -86,7 +87,7 @@ def apply_kernel_options(obj: Any, raw: str | None) -> None:
             obj.log.warning("kernel option %r has a bad value: %s", key, exc)
 
 
-class BackendKernel(Kernel):
+class BackendKernel(AbortQueuedBeforeReply, Kernel):
     """Base of our own kernels. Subclasses set the class attributes and implement execute_code."""
 
     implementation = "backend-kernel-provisioner"
@@ -241,7 +242,7 @@ class BackendKernel(Kernel):
             except zmq.Again:
                 break
         parent = self.get_parent("shell")
-        ident = self._get_shell_context_var(self._shell_parent_ident)
+        ident = shell_ident(self)
         self.session.send(self.stdin_socket, "input_request", {"prompt": prompt, "password": password},
                           parent, ident=ident)
         while not self.interrupted:
@@ -300,7 +301,9 @@ class BackendKernel(Kernel):
             self._silent = False
         if self.interrupted and result.exit_code:
             result = CellResult.interrupted()
-        return self._reply(result, silent)
+        reply = self._reply(result, silent)
+        self.abort_queued_if_error(reply, silent)
+        return reply
 
     async def _execute(self, code: str) -> CellResult:
         found, rest = magics.split_magics(code, self.line_comment)

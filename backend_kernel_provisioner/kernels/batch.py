@@ -136,11 +136,15 @@ def _rust_exec(cwd: Path) -> BatchPlan:
     return _run_binary(cwd)
 
 
-def _java_build(cwd: Path) -> BatchPlan:
+def _java_build(javac: str) -> Callable[[Path], BatchPlan]:
+    return lambda cwd: _java_build_in(cwd, javac)
+
+
+def _java_build_in(cwd: Path, javac: str) -> BatchPlan:
     sources = _sources(cwd, "*.java")
     if not sources:
         return nothing(f"nothing to build: no .java files in {cwd}")
-    return run(_q("javac", "-d", ".", *sources))
+    return run(_q(javac, "-d", ".", *sources))
 
 
 def _java_exec(cwd: Path) -> BatchPlan:
@@ -185,7 +189,7 @@ KINDS: dict[str, Callable[..., Callable[[Path], BatchPlan]]] = {
     "go_build": _fixed(_go_build),
     "rust_build": _fixed(_rust_build),
     "rust_exec": _fixed(_rust_exec),
-    "java_build": _fixed(_java_build),
+    "java_build": _java_build,
     "java_exec": _fixed(_java_exec),
     "haskell_build": _fixed(_haskell_build),
 }

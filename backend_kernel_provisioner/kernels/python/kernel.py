@@ -13,6 +13,7 @@ from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
 from backend_kernel_provisioner.common.childproc import INTERRUPTED_EXIT_CODE
+from backend_kernel_provisioner.kernels.ipykernel_private import AbortQueuedBeforeReply
 
 EXTENSION = "backend_kernel_provisioner.kernels.python.extension"
 
@@ -33,7 +34,7 @@ def exit_code_of(error: BaseException | None) -> int:
     return 1
 
 
-class BackendPythonKernel(IPythonKernel):
+class BackendPythonKernel(AbortQueuedBeforeReply, IPythonKernel):
     """IPython's kernel with ``exit_code`` in every execute reply."""
 
     implementation = "backend-python"
@@ -48,6 +49,7 @@ class BackendPythonKernel(IPythonKernel):
             reply["exit_code"] = exit_code_of(result.error_before_exec or result.error_in_exec)
         else:
             reply["exit_code"] = 1
+        self.abort_queued_if_error(reply, silent)
         return reply
 
 

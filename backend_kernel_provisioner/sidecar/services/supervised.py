@@ -159,7 +159,8 @@ class SupervisedService:
         self.exit_code, self.error = None, None
         self.set_status("starting")
         try:
-            proc = await spawn(self.argv, cwd=self.cwd, env=self.env, stderr=STDOUT)
+            # SIGTERM if the host dies: a service gets to shut down cleanly (the reaper follows with SIGKILL).
+            proc = await spawn(self.argv, cwd=self.cwd, env=self.env, stderr=STDOUT, death_signal=signal.SIGTERM)
         except OSError as exc:
             reason = {FileNotFoundError: "executable not found", PermissionError: "not executable"}.get(
                 type(exc), "cannot start")

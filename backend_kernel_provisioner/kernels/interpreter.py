@@ -1,0 +1,183 @@
+"""One running interpreter and its side channel: the loader protocol of the persistent sessions.
+
+Why a loader and a side channel: the interpreter's standard input belongs to the
+user's program (``input_request``), so cells travel another way. The kernel makes
+two FIFOs in a private folder; a small loader script in the language (under
+``kernels/loaders/``) reads one request line from the *cells* FIFO, evaluates the
+cell in its persistent context and answers one JSON line on the *status* FIFO.
+Cell boundaries are therefore exact, and no prompt is ever printed or scraped.
+
+Loader protocol (all lines end with ``\\n``):
+
+* kernel -> loader: ``<id> run <path>`` (evaluate the file's text) or
+  ``<id> complete <path>`` (the file holds the code up to the cursor);
+* loader -> kernel: ``{"status": "ready"}`` once at start, then per request
+  ``{"id": id, "status": "ok", "result": "<repr>"?}``,
+  ``{"id": id, "status": "error", "ename": ..., "evalue": ..., "exit_code": n?}``, or
+  ``{"id": id, "status": "ok", "matches": [...], "token": "<text being completed>"}``.
+
+The loader finds its channel in the environment: ``BACKEND_SESSION_CELLS``,
+``BACKEND_SESSION_STATUS`` (FIFO paths) and ``BACKEND_SESSION_DIR`` (the folder;
+``interrupt`` appears in it when a recipe interrupts by flag file instead of SIGINT).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import itertools
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from backend_kernel_provisioner.kernels.process import ChildProcess, _pipe_unread, pump
+
+class SessionEnded(Exception):
+    """The interpreter exited (crash, ``exit``, or killed after an interrupt)."""
+
+    def __init__(self, returncode: int) -> None:
+        super().__init__(f"the interpreter exited with code {returncode}")
+        self.returncode = returncode
+
+
+class SessionStartError(Exception):
+    """The interpreter did not start its loader (its own messages were streamed)."""
+
+
+class InterpreterSession:
+    """One running interpreter: its child process, its side channel and its output pumps."""
+
+    def __init__(self, child: ChildProcess, folder: Path, cells_fd: int, status: asyncio.StreamReader,
+                 transport: asyncio.BaseTransport, pumps: list[asyncio.Future]) -> None:
+        self.child = child
+        self.folder = folder
+        self._cells_fd = cells_fd
+        self._status = status
+        self._transport = transport
+        self._pumps = pumps
+        self._exit = asyncio.ensure_future(child.proc.wait())
+        self._ids = itertools.count(1)
+
+    @classmethod
+    async def start(cls, argv: list[str], *, cwd: str, env: dict[str, str], folder: Path, output: Any,
+                    timeout: float) -> InterpreterSession:
+        """Start ``argv`` with the channel in its environment; wait for the loader's ``ready``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        cells, status = folder / "cells", folder / "status"
+        for fifo in (cells, status):
+            with contextlib.suppress(FileNotFoundError):
+                fifo.unlink()
+            os.mkfifo(fifo, 0o600)
+        # Read-write opens never block and keep each FIFO open whatever the loader does.
+        cells_fd = os.open(cells, os.O_RDWR | os.O_NONBLOCK)
+        status_fd = os.open(status, os.O_RDWR | os.O_NONBLOCK)
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
+        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
+                                                    os.fdopen(status_fd, "rb", buffering=0))
+        env = {**env, "BACKEND_SESSION_CELLS": str(cells), "BACKEND_SESSION_STATUS": str(status),
+               "BACKEND_SESSION_DIR": str(folder)}
+        try:
+            child = await ChildProcess.start(argv, cwd=cwd, env=env, stdin=True)
+        except BaseException:
+            os.close(cells_fd)
+            transport.close()
+            raise
+        # The pumps outlive the cell that started the session: in an empty context, ipykernel's
+        # parent lookup falls back to the latest request, so output goes to the current cell.
+        pumps = [contextvars.Context().run(asyncio.ensure_future, pump(reader, name, output))
+                 for reader, name in ((child.proc.stdout, "stdout"), (child.proc.stderr, "stderr"))]
+        session = cls(child, folder, cells_fd, reader, transport, pumps)
+        try:
+            hello = await session.receive(None, timeout)
+        except SessionEnded as exc:
+            session.close()
+            raise SessionStartError(f"{argv[0]} exited with code {exc.returncode} before its loader was ready") \
+                from None
+        except asyncio.TimeoutError:
+            session.close()
+            raise SessionStartError(f"{argv[0]} did not start its loader within {timeout:g} s") from None
+        if hello.get("status") != "ready":
+            session.close()
+            raise SessionStartError(f"{argv[0]}: unexpected first message from the loader: {hello}")
+        return session
+
+    @property
+    def running(self) -> bool:
+        return self.child.running
+
+    @property
+    def returncode(self) -> int | None:
+        return self.child.proc.returncode
+
+    async def request(self, kind: str, text: str, timeout: float | None = None) -> dict[str, Any]:
+        """Send one request (the text goes through a file) and wait for its answer."""
+        ident = next(self._ids)
+        path = self.folder / f"{kind}-{ident}"
+        path.write_text(text, encoding="utf-8")
+        try:
+            os.write(self._cells_fd, f"{ident} {kind} {path}\n".encode())
+            return await self.receive(ident, timeout)
+        finally:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    async def receive(self, ident: int | None, timeout: float | None = None) -> dict[str, Any]:
+        """The next status line (with ``ident``, older answers skipped); SessionEnded if the child exits."""
+        async def next_answer() -> dict[str, Any]:
+            while True:
+                line = await self._status.readline()
+                try:
+                    answer = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(answer, dict) and (ident is None or answer.get("id") == ident):
+                    return answer
+
+        reading = asyncio.ensure_future(next_answer())
+        try:
+            done, _ = await asyncio.wait([reading, self._exit], timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not reading.done():
+                reading.cancel()
+        if reading in done:
+            return reading.result()
+        if self._exit in done:
+            raise SessionEnded(self._exit.result())
+        raise asyncio.TimeoutError
+
+    async def drain(self, limit: float = 2.0) -> None:
+        """Let the pumps take everything the interpreter wrote before it answered."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + limit
+        while loop.time() < end and self._unread() > 0:
+            await asyncio.sleep(0.005)
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    def _unread(self) -> int:
+        proc = self.child.proc
+        total = 0
+        transport = getattr(proc, "_transport", None)
+        for fd, reader in ((1, proc.stdout), (2, proc.stderr)):
+            total += len(getattr(reader, "_buffer", b""))
+            pipe = transport.get_pipe_transport(fd) if transport is not None else None
+            file = pipe.get_extra_info("pipe") if pipe is not None else None
+            if file is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    total += _pipe_unread(file.fileno())
+        return total
+
+    def close(self) -> None:
+        """Kill the interpreter's tree and release the channel."""
+        self.child.kill_tree()
+        for task in self._pumps:
+            task.cancel()
+        with contextlib.suppress(OSError):
+            os.close(self._cells_fd)
+        self._transport.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
