@@ -11,7 +11,6 @@ import uuid
 from dataclasses import dataclass
 
 from jupyter_client.manager import AsyncKernelManager
-
 from kernels import idle_rss, kernel, round_trip, start_to_info
 from measure import Samples, sample, tree_rss
 from report import Row
@@ -45,7 +44,7 @@ async def own_kernel_start(s: Settings) -> list[Row]:
     ipy = await sample(lambda: start_to_info("python3"), s.repeats)
     bash = await sample(lambda: start_to_info("bash"), s.repeats)
     for name in ("backend-c", "backend-nodejs"):
-        ours = await sample(lambda: start_to_info(name), s.repeats)
+        ours = await sample(lambda name=name: start_to_info(name), s.repeats)
         rows.append(Row(f"our kernel's own start ({name})", name, "ipykernel (python3)", ours, ipy,
                         "ipykernel's import time is the floor; the interpreter session starts with the first cell"))
         rows.append(Row(f"our kernel's own start ({name})", name, "bash_kernel", ours, bash, ""))
@@ -72,7 +71,8 @@ async def c_cells(s: Settings) -> list[Row]:
     plain = await sample(lambda: asyncio.to_thread(_plain_c_run, C_HELLO.format(tag=uuid.uuid4().hex)), s.repeats)
     return [
         Row("C hello-world cell, first run", "backend-c cell round trip", "gcc + run as plain processes",
-            first, plain, "compile with -pipe and without -Wall for trivial cells; keep the kernel's own overhead under 10 ms"),
+            first, plain,
+            "compile with -pipe and without -Wall for trivial cells; keep the kernel's own overhead under 10 ms"),
         Row("C cell, unchanged re-run", "backend-c cell round trip (cached)", "the first run", rerun, first,
             "the floor is exec + output; the cache lookup hashes the source only"),
     ]
@@ -95,8 +95,8 @@ async def small_cells(s: Settings) -> list[Row]:
     for name, cell, argv in recipes:
         async with kernel(name) as (_, kc):
             await round_trip(kc, cell)
-            ours = await sample(lambda: round_trip(kc, cell), s.repeats * 5)
-        per_process = await sample(lambda: asyncio.to_thread(_time_process, argv), s.repeats * 5)
+            ours = await sample(lambda kc=kc, cell=cell: round_trip(kc, cell), s.repeats * 5)
+        per_process = await sample(lambda argv=argv: asyncio.to_thread(_time_process, argv), s.repeats * 5)
         label = f"{name} small cell (persistent session)"
         rows.append(Row(label, name, f"one `{argv[0]} -e` process per cell", ours, per_process,
                         "the cell's end marker arrives on a side channel; the floor is one pipe round trip"))
@@ -113,7 +113,7 @@ async def streamed_output(s: Settings) -> list[Row]:
         with open(src, "w") as fh:
             fh.write(source)
         binary = os.path.join(folder, "stream")
-        subprocess.run(["gcc", "-O2", src, "-o", binary], check=True)
+        await asyncio.to_thread(subprocess.run, ["gcc", "-O2", src, "-o", binary], check=True)
 
         def to_devnull() -> float:
             start = time.perf_counter()

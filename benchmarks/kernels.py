@@ -8,7 +8,6 @@ import time
 from collections.abc import AsyncIterator
 
 from jupyter_client.manager import AsyncKernelManager
-
 from measure import tree_rss
 
 

@@ -59,14 +59,16 @@ def machine() -> str:
     import os
 
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{platform.system()} {platform.release()}, {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}"
+    system = f"{platform.system()} {platform.release()}"
+    return f"{system}, {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}"
 
 
 def markdown(rows: list[Row], mode: str) -> str:
     lines = [
         f"Machine: {machine()}; mode: {mode}.",
         "",
-        "| benchmark | ours | baseline | ratio (ours / baseline) | ours median (± spread) | baseline median (± spread) | n |",
+        "| benchmark | ours | baseline | ratio (ours / baseline) | ours median (± spread) "
+        "| baseline median (± spread) | n |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
@@ -86,5 +88,6 @@ def write(rows: list[Row], mode: str, out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     md_path, json_path = out_dir / "benchmarks.md", out_dir / "benchmarks.json"
     md_path.write_text(markdown(rows, mode))
-    json_path.write_text(json.dumps({"machine": machine(), "mode": mode, "rows": [r.as_dict() for r in rows]}, indent=2))
+    document = {"machine": machine(), "mode": mode, "rows": [r.as_dict() for r in rows]}
+    json_path.write_text(json.dumps(document, indent=2))
     return md_path, json_path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -12,13 +13,14 @@ import threading
 import time
 from pathlib import Path
 
-from backend_kernel_provisioner.sidecar.models.runner import ModelServiceRunner, ServiceManagerLauncher
-from backend_kernel_provisioner.sidecar.services import ManagerContext, ServiceManager
 from measure import Samples
 from report import Row
 
+from backend_kernel_provisioner.sidecar.models.runner import ModelServiceRunner, ServiceManagerLauncher
+from backend_kernel_provisioner.sidecar.services import ManagerContext, ServiceManager
+
 HTTPD_DEF = (
-    '{"command": ["%s", "-m", "http.server", "--bind", "127.0.0.1", "{ports[0]}"]}' % sys.executable
+    json.dumps({"command": [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "{ports[0]}"]})
 )
 
 
@@ -87,7 +89,8 @@ async def health_transition(s) -> list[Row]:
                 name = f"bench-{index}"
                 model = {
                     "name": name, "model_path": home,
-                    "service": {"start_command": [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+                    "service": {"start_command": [sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
+                                                  str(port)],
                                 "port": port,
                                 "health_check": {"path": "/", "max_retries": max_retries, "max_wait_time": 1,
                                                  "initial_delay": 0, "interval": interval}},

@@ -8,15 +8,14 @@ import logging
 import time
 from typing import Any
 
+from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
-from jupyter_client.kernelspec import KernelSpecManager
-
-from backend_kernel_provisioner.install.kernelspecs import SPEC_PREFIX, spec_source_dir
 from backend_kernel_provisioner.agent.console import ConsoleBuffer
-from backend_kernel_provisioner.common.events import EventBus, Subscription
 from backend_kernel_provisioner.agent.platform import PlatformServices
 from backend_kernel_provisioner.agent.run import Run, Step, steps_for
+from backend_kernel_provisioner.common.events import EventBus, Subscription
+from backend_kernel_provisioner.install.kernelspecs import SPEC_PREFIX, spec_source_dir
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from backend_kernel_provisioner.agent.console import ConsoleBuffer
 
-
 #: Batch options in the order they run, the magic each becomes, and the status reporting its end.
 BATCH_STEPS = (("clean", "%clean", "clean-finished"), ("build", "%build", "build-finished"),
                ("exec", "%exec", "finished"))

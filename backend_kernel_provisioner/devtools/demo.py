@@ -16,6 +16,7 @@ from jupyter_client.manager import AsyncKernelManager
 
 from backend_kernel_provisioner.common.languages import LANGUAGES, LanguageSpec
 
+
 def missing_needs(spec: LanguageSpec) -> list[str]:
     """What the demo of ``spec`` needs beyond its toolchain and does not find here."""
     return [need for need in spec.demo_needs

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from backend_kernel_provisioner.drawing.color import Color, ColorLike, Colors, as_color
 from backend_kernel_provisioner.drawing.shapes import Circle, Group, Line, Rectangle, Shape, Triangle
 from backend_kernel_provisioner.drawing.svg import render
 from backend_kernel_provisioner.drawing.turtle import Turtle
 
+S = TypeVar("S", bound=Shape)
 
 class Canvas:
     """A drawing surface of ``width`` x ``height`` pixels; (0, 0) is the top-left corner.
@@ -73,11 +74,11 @@ class Canvas:
 
     # -- drawing ----------------------------------------------------------------------
 
-    def _add(self, shape: Shape) -> Shape:
+    def _add(self, shape: S) -> S:
         (self._groups[-1].children if self._groups else self.objects).append(shape)
         return shape
 
-    def _colors(self, border: ColorLike | None, fill: ColorLike | None) -> dict[str, Color]:
+    def _colors(self, border: ColorLike | None, fill: ColorLike | None) -> dict[str, Any]:
         return {
             "border": self.fgcolor if border is None else as_color(border),
             "fill": self.fillcolor if fill is None else as_color(fill),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ class Color:
 
     def to_hex(self) -> str:
         """``#rrggbbaa``."""
-        return "#{:02x}{:02x}{:02x}{:02x}".format(self.red, self.green, self.blue, self.alpha)
+        return f"#{self.red:02x}{self.green:02x}{self.blue:02x}{self.alpha:02x}"
 
     def to_rgba(self) -> str:
         """CSS ``rgba(r,g,b,a)`` with alpha as 0..1."""
@@ -78,7 +77,7 @@ class Color:
         return self.alpha / 255
 
 
-ColorLike = Union[Color, str, tuple, bytes]
+ColorLike = Color | str | tuple | bytes
 
 
 def as_color(value: ColorLike) -> Color:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import math
+from typing import TYPE_CHECKING
 
 from backend_kernel_provisioner.drawing.color import Color, ColorLike, Colors, as_color
 from backend_kernel_provisioner.drawing.shapes import Line, Triangle, next_id

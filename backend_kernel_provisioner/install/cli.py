@@ -117,7 +117,7 @@ def cmd_list(_: argparse.Namespace) -> int:
         rows.append((name, _language_of(name), toolchain, installed.get(name, "not installed")))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     return 0
 
 

@@ -29,7 +29,6 @@ class BackendEngine:
         return NBClientEngine.execute_notebook(*args, **kwargs)
 
 
-from backend_kernel_provisioner.common.languages import LANGUAGES  # noqa: E402
 from papermill.translators import (  # noqa: E402
     BashTranslator,
     JuliaTranslator,
@@ -38,6 +37,8 @@ from papermill.translators import (  # noqa: E402
     Translator,
     papermill_translators,
 )
+
+from backend_kernel_provisioner.common.languages import LANGUAGES  # noqa: E402
 
 
 class EnvTranslator(Translator):

@@ -24,13 +24,19 @@ import zmq
 from ipykernel.kernelbase import Kernel
 from traitlets import Dict, Float, Int, TraitError, Unicode
 
-from backend_kernel_provisioner.common.languages import LanguageSpec
-from backend_kernel_provisioner.common.childproc import INTERRUPTED_EXIT_CODE, MISSING_PROGRAM_EXIT_CODE
 from backend_kernel_provisioner import __version__
+from backend_kernel_provisioner.common.childproc import INTERRUPTED_EXIT_CODE, MISSING_PROGRAM_EXIT_CODE
+from backend_kernel_provisioner.common.languages import LanguageSpec
 from backend_kernel_provisioner.kernels import magics, syntax
 from backend_kernel_provisioner.kernels.ipykernel_private import AbortQueuedBeforeReply, shell_ident
-from backend_kernel_provisioner.kernels.process import ChildProcess, OutputRelay, ProgramNotFound, ProgramResult, run_child, signal_name
-
+from backend_kernel_provisioner.kernels.process import (
+    ChildProcess,
+    OutputRelay,
+    ProgramNotFound,
+    ProgramResult,
+    run_child,
+    signal_name,
+)
 
 
 @dataclass
@@ -241,6 +247,7 @@ class BackendKernel(AbortQueuedBeforeReply, Kernel):
                 self.stdin_socket.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
+        assert self.session is not None, "a running kernel has its session"
         parent = self.get_parent("shell")
         ident = shell_ident(self)
         self.session.send(self.stdin_socket, "input_request", {"prompt": prompt, "password": password},

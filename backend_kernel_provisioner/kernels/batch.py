@@ -61,7 +61,7 @@ def _compile_and_link(compiler: str, ext: str, libs: str) -> Callable[[Path], Ba
             return nothing(f"nothing to build: main.{ext} not found in {cwd}")
         sources = _sources(cwd, f"*.{ext}")
         objects = [s[: -len(ext)] + "o" for s in sources]
-        compiles = [_q(compiler, "-Wall", "-c", src, "-o", obj) for src, obj in zip(sources, objects)]
+        compiles = [_q(compiler, "-Wall", "-c", src, "-o", obj) for src, obj in zip(sources, objects, strict=True)]
         link = f"{_q(compiler, *objects, '-o', 'main')} {libs}"
         return run(" && ".join([*compiles, link]))
 

@@ -19,12 +19,13 @@ from backend_kernel_provisioner.kernels import batch
 from backend_kernel_provisioner.kernels.base import BackendKernel
 from backend_kernel_provisioner.kernels.magics import register_magic
 
+
 def kernel_language(kernel: Any) -> str:
     """The batch language of ``kernel``: its table entry's key (``cpp``), else the provisioner's."""
     spec = getattr(kernel, "spec", None)
     if spec is not None:
         return spec.key
-    return os.environ.get("BACKEND_KERNEL_LANGUAGE") or getattr(kernel, "language_name", "")
+    return os.environ.get("BACKEND_KERNEL_LANGUAGE") or str(getattr(kernel, "language_name", ""))
 
 
 def batch_state(kernel: Any) -> batch.BatchState:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 FIGURE_PATTERN = "figure-*.png"
 

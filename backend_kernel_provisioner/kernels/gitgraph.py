@@ -44,7 +44,7 @@ async def read_graph(path: str, limit: int = 500) -> list[dict[str, Any]]:
         raise GitGraphError(f"{path} is not a git repository")
     log = await _git(path, "log", "--all", "--topo-order", f"--max-count={limit}",
                      "--format=%H%x1f%P%x1f%an%x1f%s%x1e")
-    commits = []
+    commits: list[dict[str, Any]] = []
     for record in log.split("\x1e"):
         fields = record.strip("\n").split("\x1f")
         if len(fields) == 4:

@@ -35,6 +35,7 @@ from typing import Any
 
 from backend_kernel_provisioner.kernels.process import ChildProcess, _pipe_unread, pump
 
+
 class SessionEnded(Exception):
     """The interpreter exited (crash, ``exit``, or killed after an interrupt)."""
 
@@ -51,7 +52,7 @@ class InterpreterSession:
     """One running interpreter: its child process, its side channel and its output pumps."""
 
     def __init__(self, child: ChildProcess, folder: Path, cells_fd: int, status: asyncio.StreamReader,
-                 transport: asyncio.BaseTransport, pumps: list[asyncio.Future]) -> None:
+                 transport: asyncio.BaseTransport, pumps: list[asyncio.Task[None]]) -> None:
         self.child = child
         self.folder = folder
         self._cells_fd = cells_fd

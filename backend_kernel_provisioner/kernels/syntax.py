@@ -35,9 +35,8 @@ def bracket_status(code: str, line_comment: str = "//", block_comment: tuple[str
             continue
         if char in "([{":
             stack.append(char)
-        elif char in _PAIRS:
-            if not stack or stack.pop() != _PAIRS[char]:
-                return "invalid"
+        elif char in _PAIRS and (not stack or stack.pop() != _PAIRS[char]):
+            return "invalid"
         i += 1
     return "incomplete" if stack else "complete"
 

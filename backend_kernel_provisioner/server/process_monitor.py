@@ -128,7 +128,7 @@ class ProcessMonitor:
         vanished.sort(key=lambda info: info.rss_bytes, reverse=True)
         report = []
         for info in vanished:
-            chain = []
+            chain: list[dict[str, object]] = []
             parent = info.ppid
             while parent and parent in remembered and len(chain) < 32:
                 chain.append({"pid": parent, "cmdline": remembered[parent].cmdline})

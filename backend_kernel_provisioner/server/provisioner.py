@@ -31,7 +31,7 @@ from backend_kernel_provisioner.sidecar.services.manager import ServiceManager
 from backend_kernel_provisioner.sidecar.sidecar import Sidecar
 
 
-class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # type: ignore[misc]
+class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # type: ignore[metaclass]
     """Launches a backend kernel locally and hosts its sidecar (services, models, control channel)."""
 
     def __init__(self, **kwargs: Any) -> None:

@@ -64,7 +64,7 @@ class Sidecar:
     async def _autostart(self, names: list[str]) -> None:
         requests = [_autostart_request(entry) for entry in names]
         results = await asyncio.gather(*(self.manager.start_service(r) for r in requests), return_exceptions=True)
-        for request, result in zip(requests, results):
+        for request, result in zip(requests, results, strict=True):
             if isinstance(result, BaseException):
                 result = {"status": "failed", "error": f"{type(result).__name__}: {result}"}
             self.autostart_results[request["name"]] = result

@@ -3,6 +3,8 @@ installed: ``backend-kernels install`` may point backend-r at the ``ir`` kernels
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from backend_kernel_provisioner.common.languages import LANGUAGES
 from backend_kernel_provisioner.kernels.figures import FiguresAfterCells
 from backend_kernel_provisioner.kernels.session import SessionKernel
@@ -23,7 +25,7 @@ class RLanguage:
     codemirror_mode = "r"
     keywords = tuple(R_KEYWORDS)
     line_comment = "#"
-    block_comment = None
+    block_comment: ClassVar[tuple[str, str] | None] = None
     quotes = "\"'`"
 
 
@@ -38,8 +40,8 @@ class RKernel(RLanguage, FiguresAfterCells, SessionKernel):
 
     def session_argv(self, program: str, loader: str) -> list[str]:
         # env(1) execs R with the loader as its user profile (only this session, not batch Rscript runs).
-        return ["env", f"R_PROFILE_USER={loader}", program, "--no-save", "--no-restore", "--no-site-file", "--no-environ", "--quiet", "--no-echo",
-                "--interactive", "--no-readline"]
+        return ["env", f"R_PROFILE_USER={loader}", program, "--no-save", "--no-restore", "--no-site-file",
+                "--no-environ", "--quiet", "--no-echo", "--interactive", "--no-readline"]
 
 
 kernel_class = RKernel

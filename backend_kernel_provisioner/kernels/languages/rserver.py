@@ -19,8 +19,8 @@ from traitlets import Float, Unicode, default
 
 from backend_kernel_provisioner.common.languages import LANGUAGES
 from backend_kernel_provisioner.kernels.base import BackendKernel, CellResult
-from backend_kernel_provisioner.kernels.vendor.rserver_client import RServerClient, RServerError
 from backend_kernel_provisioner.kernels.languages.r import RLanguage
+from backend_kernel_provisioner.kernels.vendor.rserver_client import RServerClient, RServerError
 
 
 class RServerKernel(RLanguage, BackendKernel):
@@ -114,6 +114,7 @@ class RServerKernel(RLanguage, BackendKernel):
 
     async def _interruptible(self, awaitable: Any) -> Any:
         """The awaitable's result, or None when the cell is interrupted first."""
+        assert self._interrupt_event is not None, "only called while a cell runs"
         task = asyncio.ensure_future(awaitable)
         stop = asyncio.ensure_future(self._interrupt_event.wait())
         try:

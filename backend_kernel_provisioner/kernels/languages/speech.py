@@ -53,7 +53,8 @@ def parse_request(code: str, default_voice: str) -> SpeechRequest:
     try:
         fields = json.loads(stripped)
     except json.JSONDecodeError as exc:
-        raise SpeechRequestError(f"the cell is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise SpeechRequestError(f"the cell is not valid JSON: {exc.msg} ({where})") from None
     if not isinstance(fields, dict):
         raise SpeechRequestError("the cell's JSON must be an object like {\"text\": \"Hello\"}")
     unknown = sorted(set(fields) - set(FIELDS))

@@ -40,6 +40,7 @@ class BackendPythonKernel(AbortQueuedBeforeReply, IPythonKernel):
     implementation = "backend-python"
 
     async def do_execute(self, code: str, silent: bool, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        assert self.shell is not None, "the shell exists once the kernel runs"
         self.shell.last_execution_result = None
         reply = await super().do_execute(code, silent, *args, **kwargs)
         result = self.shell.last_execution_result

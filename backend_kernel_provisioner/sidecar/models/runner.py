@@ -15,8 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from backend_kernel_provisioner.common.events import EventBus, Subscription
+from backend_kernel_provisioner.sidecar.models.definitions import (
+    ModelDefinitionError,
+    ModelInfo,
+    load_model_definition,
+    parse_model_info,
+)
 from backend_kernel_provisioner.sidecar.models.health import HealthChecker, HealthEvent
-from backend_kernel_provisioner.sidecar.models.definitions import ModelDefinitionError, ModelInfo, load_model_definition, parse_model_info
 from backend_kernel_provisioner.sidecar.services import ServiceDefinitionError, ServiceManager, run_prestart_actions
 from backend_kernel_provisioner.sidecar.services.requests import command_of
 

@@ -14,8 +14,13 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from backend_kernel_provisioner.sidecar.services.definitions import PrestartAction, ServiceDefinitionError, expand, parse_action
 from backend_kernel_provisioner.common.childproc import kill_group_now, spawn
+from backend_kernel_provisioner.sidecar.services.definitions import (
+    PrestartAction,
+    ServiceDefinitionError,
+    expand,
+    parse_action,
+)
 
 LogFn = Callable[[int, str], None]
 
@@ -47,7 +52,9 @@ class PrestartRunner:
     def _t(self, template: str, variables: Mapping[str, Any], where: str) -> str:
         return expand(template, variables, f"{self.source}: {where}")
 
-    async def run(self, actions: Iterable[PrestartAction | dict[str, Any]], variables: dict[str, Any]) -> dict[str, Any]:
+    async def run(
+        self, actions: Iterable[PrestartAction | dict[str, Any]], variables: dict[str, Any]
+    ) -> dict[str, Any]:
         """Run every action; returns ``variables`` with each ``ref`` result added."""
         for index, raw in enumerate(actions):
             where = f"prestart[{index}]"

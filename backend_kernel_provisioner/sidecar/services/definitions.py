@@ -7,7 +7,8 @@ at start, when the ports and ``ref`` results are known.
 
 from __future__ import annotations
 
-import _string  # type: ignore[import-not-found]  # the parser str.format itself uses
+import _string  # the parser str.format itself uses
+import dataclasses
 import json
 import os
 import string
@@ -193,7 +194,7 @@ def _policy_object(raw: Any, where: str, field_name: str, shorthand: str, cls: t
     if isinstance(raw, str):
         raw = {shorthand: raw}
     _require(isinstance(raw, dict), where, f"field {field_name!r} must be a {shorthand} name or an object")
-    unknown = set(raw) - set(cls.__dataclass_fields__)
+    unknown = set(raw) - {f.name for f in dataclasses.fields(cls)}
     _require(not unknown, where, f"unknown key(s) {sorted(unknown)} in {field_name!r}")
     return dict(raw)
 
@@ -272,7 +273,8 @@ def load_definition(path: str | os.PathLike[str]) -> ServiceDefinition:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ServiceDefinitionError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise ServiceDefinitionError(f"{path}: invalid JSON at {where}: {exc.msg}") from None
     return parse_definition(path.stem, data, str(path))
 
 

@@ -32,7 +32,10 @@ SSHD_CANDIDATES = ("sshd", "/usr/sbin/sshd", "/usr/local/sbin/sshd")
 
 def _which(names: tuple[str, ...], path: str | None) -> str | None:
     for name in names:
-        found = shutil.which(name, path=path) if not os.path.isabs(name) else (name if os.access(name, os.X_OK) else None)
+        if os.path.isabs(name):
+            found = name if os.access(name, os.X_OK) else None
+        else:
+            found = shutil.which(name, path=path)
         if found:
             return found
     return None

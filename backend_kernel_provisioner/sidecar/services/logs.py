@@ -15,11 +15,11 @@ class RotatingLog:
         self.max_bytes = max_bytes
         self.backups = backups
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "ab")
+        self._fh = open(self.path, "ab")  # noqa: SIM115 (held open between writes; closed by close())
 
     def write(self, data: bytes) -> None:
         if self._fh.closed:
-            self._fh = open(self.path, "ab")
+            self._fh = open(self.path, "ab")  # noqa: SIM115 (held open between writes; closed by close())
         size = self._fh.tell()
         if size and size + len(data) > self.max_bytes:
             self._rotate()
@@ -38,7 +38,7 @@ class RotatingLog:
                 os.replace(src, self.path.with_name(f"{self.path.name}.{index}"))
         if self.backups == 0:
             self.path.unlink(missing_ok=True)
-        self._fh = open(self.path, "ab")
+        self._fh = open(self.path, "ab")  # noqa: SIM115 (held open between writes; closed by close())
 
     def read(self, tail: int | None = None) -> str:
         """The current file's text, or only its last ``tail`` lines."""
