@@ -142,6 +142,22 @@ async def pump(reader: asyncio.StreamReader | None, name: str, relay: OutputRela
 # -- process tree ------------------------------------------------------------------------
 
 
+def _thread_files(pid: int, name: str) -> list[str]:
+    """The text of ``/proc/PID/task/*/NAME`` for every thread of ``pid`` that still exists."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    texts = []
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/{name}") as fh:
+                texts.append(fh.read())
+        except OSError:
+            continue
+    return texts
+
+
 def descendants(pid: int) -> list[int]:
     """``pid`` and every process below it, parents first (from /proc/*/task/*/children)."""
     seen: list[int] = []
@@ -151,16 +167,8 @@ def descendants(pid: int) -> list[int]:
         if current in seen:
             continue
         seen.append(current)
-        try:
-            tasks = os.listdir(f"/proc/{current}/task")
-        except OSError:
-            continue
-        for tid in tasks:
-            try:
-                with open(f"/proc/{current}/task/{tid}/children") as fh:
-                    todo.extend(int(p) for p in fh.read().split())
-            except OSError:
-                pass
+        for children in _thread_files(current, "children"):
+            todo.extend(int(p) for p in children.split())
     return seen
 
 
@@ -203,16 +211,8 @@ def blocked_reading(pids: list[int], target: str) -> bool:
     loop (libuv, Go's netpoller) sleeps in epoll_wait with the fd in the epoll's fdinfo.
     """
     for pid in pids:
-        try:
-            tids = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/syscall") as fh:
-                    fields = fh.read().split()
-            except OSError:
-                continue
+        for syscall in _thread_files(pid, "syscall"):
+            fields = syscall.split()
             if len(fields) < 2 or not fields[0].isdigit():
                 continue  # "running" or "-1 ..." (not in a syscall)
             number, first_arg = int(fields[0]), int(fields[1], 16)
