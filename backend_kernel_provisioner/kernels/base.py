@@ -25,7 +25,7 @@ from ipykernel.kernelbase import Kernel
 from traitlets import Dict, Float, Int, TraitError, Unicode
 
 from backend_kernel_provisioner import __version__
-from backend_kernel_provisioner.common.childproc import INTERRUPTED_EXIT_CODE, MISSING_PROGRAM_EXIT_CODE
+from backend_kernel_provisioner.common.childproc import INTERRUPTED_EXIT_CODE, MISSING_PROGRAM_EXIT_CODE, describe_exit
 from backend_kernel_provisioner.common.languages import LanguageSpec
 from backend_kernel_provisioner.kernels import magics, syntax
 from backend_kernel_provisioner.kernels.ipykernel_private import AbortQueuedBeforeReply, shell_ident
@@ -35,7 +35,6 @@ from backend_kernel_provisioner.kernels.process import (
     ProgramNotFound,
     ProgramResult,
     run_child,
-    signal_name,
 )
 
 
@@ -63,9 +62,9 @@ class CellResult:
     def from_program(cls, result: ProgramResult, what: str = "program") -> CellResult:
         """Map a child's end to a cell result: exit status or the signal that killed it."""
         if result.signal is not None:
-            return cls(result.exit_code, "Signal", f"{what} was killed by {signal_name(result.signal)}")
+            return cls(result.exit_code, "Signal", f"{what} {describe_exit(result.returncode)}")
         if result.returncode:
-            return cls(result.returncode, "ExitCode", f"{what} exited with code {result.returncode}")
+            return cls(result.returncode, "ExitCode", f"{what} {describe_exit(result.returncode)}")
         return cls()
 
 

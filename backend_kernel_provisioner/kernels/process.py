@@ -21,9 +21,7 @@ import termios
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from backend_kernel_provisioner.common.childproc import DEVNULL, signal_name, spawn
-
-__all__ = ["ChildProcess", "OutputRelay", "ProgramNotFound", "ProgramResult", "run_child", "signal_name"]
+from backend_kernel_provisioner.common.childproc import DEVNULL, spawn
 
 Publish = Callable[[str, str], None]
 AskInput = Callable[[str, bool], Awaitable["str | None"]]
