@@ -51,7 +51,7 @@ def jupyterlab_server(root: Path) -> Iterator[str]:
     news = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True, exist_ok=True)
     news.write_text('{"fetchNews": "false"}')
-    log = open(root / "jupyterlab.log", "w")
+    log = open(root / "jupyterlab.log", "w")  # noqa: SIM115 (the server's log, open while it runs)
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",

@@ -18,7 +18,7 @@ class ProbeServer:
         self._release = asyncio.Event()
         self._handlers: set[asyncio.Task] = set()
 
-    async def start(self) -> "ProbeServer":
+    async def start(self) -> ProbeServer:
         """Listen (again) on 127.0.0.1; the first start picks a free port, restarts reuse it."""
         self._release = asyncio.Event()
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)

@@ -8,6 +8,7 @@ import pytest
 
 from backend_kernel_provisioner.agent import AgentError, AgentKernel
 from backend_kernel_provisioner.agent.console import ConsoleBuffer, cut_utf8
+from backend_kernel_provisioner.agent.kernel import KERNEL_LOST_EXIT_CODE
 
 
 def test_console_merges_streams_of_one_kind() -> None:
@@ -33,6 +34,7 @@ def test_records_cut_on_character_boundaries() -> None:
     assert merged.startswith("日本\n") and "\ufffd" not in merged
 
 
+@pytest.mark.kernel
 async def test_python_query_input_continue_and_timeout() -> None:
     async with await AgentKernel.start("python") as kernel:
         result = await kernel.execute("r1", "query", "import sys\nprint('out')\nprint('err', file=sys.stderr)")
@@ -66,6 +68,7 @@ async def test_python_query_input_continue_and_timeout() -> None:
             await kernel.execute("nope", "continue", "")
 
 
+@pytest.mark.kernel
 async def test_oom_notice_names_a_vanished_process(tmp_path) -> None:
     async with await AgentKernel.start("python", process_monitor_interval=0.2) as kernel:
         started = await kernel.execute(
@@ -83,20 +86,30 @@ async def test_oom_notice_names_a_vanished_process(tmp_path) -> None:
         assert kernel.notify_event({"type": "other"}) == []
 
 
+@pytest.mark.kernel
 async def test_kernel_death_is_an_event_and_restart_recovers() -> None:
     async with await AgentKernel.start("python") as kernel:
         events = kernel.events()
-        dying = await kernel.execute("r1", "query", "import os; os._exit(7)", flush_timeout=1)
-        assert dying["status"] in ("continued", "finished")
+        # flush_timeout=0 answers before the liveness watch (once a second) can see the death,
+        # so the run is deterministically still open when the kernel goes.
+        dying = await kernel.execute("r1", "query", "import os; os._exit(7)", flush_timeout=0)
+        assert (dying["status"], dying["exitCode"]) == ("continued", None)
 
         async def first_death() -> dict:
             async for event in events:
                 if event["event"] == "kernel-died":
                     return event
-            raise AssertionError("no event")
+            raise AssertionError("the event stream ended without a kernel-died event")
 
         died = await asyncio.wait_for(first_death(), 30)
         assert died["key"] == "kernel"
+        # The dead kernel never replies: the agent abandons the run and reports the runner's
+        # "kernel lost" exit code (-1), not the 7 the process exited with, which nothing reports.
+        lost = await kernel.execute("r1", "continue", "", flush_timeout=10)
+        assert KERNEL_LOST_EXIT_CODE == -1
+        assert (lost["runId"], lost["status"], lost["exitCode"]) == ("r1", "finished", KERNEL_LOST_EXIT_CODE)
+        assert lost["console"] == [["stderr", "the kernel stopped before the run finished\n"]]
+        assert (await kernel.check_status())["running_run"] is None
         await kernel.restart()
         result = await kernel.execute("r2", "query", "print('back')")
         assert result["console"] == [["stdout", "back\n"]]

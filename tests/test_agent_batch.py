@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from backend_kernel_provisioner.agent import AgentKernel
 
 from .helpers import require_programs
+
+pytestmark = pytest.mark.kernel  # every test starts a kernel through AgentKernel.start
 
 MAIN_C = ('#include <stdio.h>\nint twice(int);\n'
           'int main(void) { char word[32]; if (scanf("%31s", word) != 1) return 2;\n'

@@ -9,11 +9,13 @@ import sys
 import urllib.request
 from pathlib import Path
 
-import yaml
+import pytest
 
 from backend_kernel_provisioner.agent import AgentKernel
 from tests.helpers import require_programs
 from tests.test_model_service import free_port
+
+pytestmark = pytest.mark.kernel  # every test starts a kernel through AgentKernel.start
 
 DATA = Path(__file__).parent / "data"
 

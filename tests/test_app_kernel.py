@@ -5,7 +5,11 @@ from __future__ import annotations
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import kernel_process_tree, pid_alive, run_cell, running_kernel
+
+pytestmark = pytest.mark.kernel  # starts backend-app through running_kernel
 
 DEFS = Path(__file__).parent / "data" / "service-defs"
 

@@ -145,9 +145,9 @@ def test_pages_name_no_module_path_that_is_gone(page: Path) -> None:
     for span in code_spans(text):
         path = span.removeprefix(f"{PACKAGE}/")
         first = path.split("/", 1)[0]
-        if span.startswith(f"{PACKAGE}/") or ("/" in path and first in parts):
-            if "<" not in path and " " not in path and not (SOURCE / path).exists():
-                stale.append(span)
+        names_ours = span.startswith(f"{PACKAGE}/") or ("/" in path and first in parts)
+        if names_ours and "<" not in path and " " not in path and not (SOURCE / path).exists():
+            stale.append(span)
     for match in re.finditer(rf"\b{PACKAGE}\.(\w+)", text):
         if match.group(1) not in parts:
             stale.append(match.group(0))

@@ -11,6 +11,8 @@ import pytest
 
 from .helpers import pid_alive, require_programs, run_cell, running_kernel
 
+pytestmark = pytest.mark.kernel  # every test starts a backend-* kernel through running_kernel
+
 LANGUAGE_PACKAGE = "backend_kernel_provisioner.kernels.languages"
 
 

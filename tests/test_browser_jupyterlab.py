@@ -10,6 +10,8 @@ import pytest
 from tests.browser_lab import CHROMIUM_ARGS, chromium_path, jupyterlab_server
 from tests.helpers import require_programs
 
+pytestmark = pytest.mark.kernel  # JupyterLab in a browser starts a backend-c kernel
+
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
 SCANF_CELL = (
     '#include <stdio.h>\n'

@@ -137,6 +137,7 @@ async def interrupt_running_loop(km, kc, code: str) -> dict:
     return reply["content"]
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("language", PARAMS)
 async def test_language_acceptance(language: str) -> None:
     """Hello, two input lines, interrupt then a new cell, exit(3), a syntax error, 20 MB of output."""
@@ -179,6 +180,7 @@ async def test_language_acceptance(language: str) -> None:
         assert again["stdout"] == "hello, world\n", "the kernel must survive a flood of output"
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("language", PARAMS)
 async def test_stdin_not_allowed_gives_end_of_file(language: str) -> None:
     p = LANGUAGES[language]
@@ -189,6 +191,7 @@ async def test_stdin_not_allowed_gives_end_of_file(language: str) -> None:
         assert "got first" not in result["stdout"]
 
 
+@pytest.mark.kernel
 async def test_interrupt_mode_message_stops_the_child() -> None:
     require_programs("gcc")
     km = AsyncKernelManager(kernel_name="backend-c")
@@ -210,6 +213,7 @@ async def test_interrupt_mode_message_stops_the_child() -> None:
         await km.shutdown_kernel()
 
 
+@pytest.mark.kernel
 async def test_second_run_of_unchanged_c_cell_skips_compilation(tmp_path) -> None:
     require_programs("gcc")
     log = tmp_path / "compiler.log"
@@ -234,6 +238,7 @@ async def test_second_run_of_unchanged_c_cell_skips_compilation(tmp_path) -> Non
         assert compiles() == 2, "other flags must give another build"
 
 
+@pytest.mark.kernel
 async def test_no_child_remains_after_shutdown() -> None:
     require_programs("gcc")
     code = ('#include <stdio.h>\n#include <unistd.h>\nint main(void) { fork();\n'
@@ -255,6 +260,7 @@ async def test_no_child_remains_after_shutdown() -> None:
     assert [pid for pid in tree if pid_alive(pid)] == []
 
 
+@pytest.mark.kernel
 async def test_utf8_split_across_reads_stays_whole() -> None:
     require_programs("gcc")
     code = ('#include <stdio.h>\n#include <unistd.h>\nint main(void) {\n'
@@ -266,6 +272,7 @@ async def test_utf8_split_across_reads_stays_whole() -> None:
         assert result["stdout"] == "café €\n"
 
 
+@pytest.mark.kernel
 async def test_crash_by_signal_names_the_signal() -> None:
     require_programs("gcc")
     code = "#include <signal.h>\nint main(void) { raise(SIGSEGV); return 0; }\n"
@@ -276,6 +283,7 @@ async def test_crash_by_signal_names_the_signal() -> None:
         assert result["reply"]["exit_code"] == 128 + 11
 
 
+@pytest.mark.kernel
 async def test_magics_env_flags_and_ldflags() -> None:
     require_programs("gcc")
     program = ('#include <stdio.h>\n#include <stdlib.h>\n#include <math.h>\n'
@@ -293,6 +301,7 @@ async def test_magics_env_flags_and_ldflags() -> None:
         assert "cannot parse flags" in unknown["stderr"]
 
 
+@pytest.mark.kernel
 async def test_missing_toolchain_names_the_program() -> None:
     async with running_kernel("backend-c", kernel_options={"compiler": "no-such-cc-compiler"}) as (_, kc):
         info = await kc.kernel_info(reply=True)

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from backend_kernel_provisioner.drawing import Canvas, Color, Colors, Turtle
+
 from .helpers import run_cell_messages, running_kernel
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
@@ -35,12 +36,12 @@ def test_turtle_square_is_a_closed_square_of_the_right_side() -> None:
         turtle.left(90)
     lines = segments(parse(canvas.to_svg()))
     assert len(lines) == 4
-    for (a, b), (c, _) in zip(lines, lines[1:] + lines[:1]):
+    for (a, b), (c, _) in zip(lines, lines[1:] + lines[:1], strict=True):
         assert math.dist(a, b) == pytest.approx(60)
         assert b == pytest.approx(c)  # each side starts where the previous one ended
     assert lines[0][0] == pytest.approx(start) and lines[-1][1] == pytest.approx(start)
     # consecutive sides are perpendicular
-    for (a, b), (c, d) in zip(lines, lines[1:]):
+    for (a, b), (c, d) in zip(lines[:-1], lines[1:], strict=True):
         dot = (b[0] - a[0]) * (d[0] - c[0]) + (b[1] - a[1]) * (d[1] - c[1])
         assert dot == pytest.approx(0, abs=1e-6)
 
@@ -126,6 +127,7 @@ canvas.show()
 """
 
 
+@pytest.mark.kernel
 async def test_show_displays_svg_and_updates_the_same_display() -> None:
     async with running_kernel("backend-python") as (_km, kc):
         reply, messages = await run_cell_messages(kc, SHOW_CODE)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from backend_kernel_provisioner.server.environment import build_child_environment, read_environ_file
 from tests.helpers import run_cell, running_kernel
 
@@ -31,6 +33,7 @@ def test_defaults_and_path_promotion(tmp_path: Path) -> None:
     assert env["LANG"] == "C.UTF-8" and env["TERM"] == "xterm"
 
 
+@pytest.mark.kernel
 async def test_kernel_sees_environ_file_and_bootstrap_runs(tmp_path: Path) -> None:
     environ = tmp_path / "environ.txt"
     environ.write_text("GREETING=from-environ-file\nLANG=C.UTF-8\n")
@@ -52,15 +55,16 @@ async def test_kernel_sees_environ_file_and_bootstrap_runs(tmp_path: Path) -> No
         assert marker.read_text().count("from-environ-file") == 2, "bootstrap runs once per launch"
 
 
+@pytest.mark.kernel
 async def test_provisioners_do_not_share_connection_info() -> None:
-    async with running_kernel("backend-python") as (km1, _):
-        async with running_kernel("backend-python") as (km2, _):
-            assert km1.provisioner.connection_info is not km2.provisioner.connection_info
-            assert km1.provisioner.connection_info["shell_port"] != km2.provisioner.connection_info["shell_port"]
-            assert isinstance(km1.provisioner.connection_info["key"], bytes)
+    async with running_kernel("backend-python") as (km1, _), running_kernel("backend-python") as (km2, _):
+        assert km1.provisioner.connection_info is not km2.provisioner.connection_info
+        assert km1.provisioner.connection_info["shell_port"] != km2.provisioner.connection_info["shell_port"]
+        assert isinstance(km1.provisioner.connection_info["key"], bytes)
     assert os.environ.get("BACKEND_ENVIRON_FILE") == ""
 
 
+@pytest.mark.kernel
 async def test_traits_from_kernelspec_config_file_and_call(tmp_path: Path) -> None:
     from jupyter_client.manager import AsyncKernelManager
     from traitlets.config import Config

@@ -15,7 +15,8 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
 from backend_kernel_provisioner.install.kernelspecs import spec_source_dir
-from tests.helpers import require_programs, run_cell
+
+from .helpers import require_programs, run_cell
 
 pytestmark = pytest.mark.kernel
 

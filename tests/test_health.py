@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from backend_kernel_provisioner.sidecar.models.health import HealthChecker, HealthEvent, HealthState
 from backend_kernel_provisioner.sidecar.models.definitions import HealthCheck
+from backend_kernel_provisioner.sidecar.models.health import HealthChecker, HealthEvent, HealthState
 
 from .probe_server import ProbeServer
 
@@ -208,7 +208,7 @@ async def test_scattered_failures_do_not_add_up(server):
             server.status = 500
             await wait_for(lambda: server.requests[500] > 0 and checker.counters.consecutive_failures == 1)
             server.status = 200
-            await wait_for(lambda: server.total > seen + 2 and checker.counters.consecutive_failures == 0)
+            await wait_for(lambda seen=seen: server.total > seen + 2 and checker.counters.consecutive_failures == 0)
             server.requests[500] = 0
         assert recorder.states == [True]
     finally:

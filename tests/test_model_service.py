@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from backend_kernel_provisioner.sidecar.models.runner import ModelServiceRunner, ServiceManagerLauncher
 from backend_kernel_provisioner.sidecar.models.definitions import ModelDefinitionError
+from backend_kernel_provisioner.sidecar.models.runner import ModelServiceRunner, ServiceManagerLauncher
 from backend_kernel_provisioner.sidecar.services import ManagerContext, ServiceManager
 
 from .test_health import wait_for
@@ -248,6 +248,7 @@ async def test_unknown_prestart_action_fails_naming_it(runner, tmp_path):
 # -- through a real kernel ------------------------------------------------------------------------
 
 
+@pytest.mark.kernel
 async def test_kernel_with_model_definition_starts_and_checks_across_restart(tmp_path):
     from .helpers import pid_alive, running_kernel
 
@@ -284,6 +285,7 @@ async def test_kernel_with_model_definition_starts_and_checks_across_restart(tmp
     assert provisioner.model_health() == {}
 
 
+@pytest.mark.kernel  # start_kernel with the installed backend-python spec; it must refuse before launching
 async def test_kernel_refuses_a_bad_model_definition():
     from jupyter_client.manager import AsyncKernelManager
 

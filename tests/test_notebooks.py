@@ -38,6 +38,7 @@ def test_committed_notebooks_match_generator() -> None:
         assert committed == examples.build(language), language
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("language", LANGUAGE_NAMES)
 def test_nbclient_runs_notebook(language: str) -> None:
     require_toolchain(language)
@@ -48,6 +49,7 @@ def test_nbclient_runs_notebook(language: str) -> None:
     assert stdout_of(nb) == examples.expected_output("world")
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("language", LANGUAGE_NAMES)
 def test_papermill_injects_parameters(language: str, tmp_path: Path) -> None:
     require_toolchain(language)

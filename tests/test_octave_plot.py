@@ -5,9 +5,12 @@ from __future__ import annotations
 import base64
 import io
 
+import pytest
 from PIL import Image
 
 from .helpers import require_programs, run_cell, running_kernel
+
+pytestmark = pytest.mark.kernel  # starts backend-octave through running_kernel
 
 
 async def test_plot_yields_a_png_display_per_figure() -> None:

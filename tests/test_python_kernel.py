@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.helpers import kernel_process_tree, pid_alive, run_cell, running_kernel
+
+pytestmark = pytest.mark.kernel  # every test starts backend-python through running_kernel
 
 
 async def test_prints_reads_input_interrupts_restarts_and_cleans_up() -> None:

@@ -11,6 +11,8 @@ import pytest
 from .helpers import run_cell, running_kernel
 from .rserver_standin import StandinRServer
 
+pytestmark = pytest.mark.kernel  # every test starts backend-rserver through running_kernel
+
 
 @pytest.fixture
 def rserver() -> Iterator[StandinRServer]:

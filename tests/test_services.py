@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -317,13 +318,58 @@ def _pgid(pid: int) -> int | None:
         return None
 
 
+TTYD_MISSING = "ttyd is not available on this machine (program not found; Debian 12 has no package)"
+
+
 async def test_intrinsic_ttyd_not_available_or_serving(manager):
-    result = await manager.start_service({"name": "ttyd", "port": free_port()})
-    if "not_available" in result:
-        assert result["status"] == "failed" and "ttyd is not available" in result["error"]
-        assert manager.status("ttyd")["status"] == "not-available"
+    """Which answer is right depends on the machine: the manager's PATH is this process's."""
+    port = free_port()
+    program = shutil.which("ttyd")
+    result = await manager.start_service({"name": "ttyd", "port": port})
+    status = manager.status("ttyd")
+    if program is None:  # Debian 12 has no ttyd package: the start is refused, the kernel goes on
+        assert result == {"status": "failed", "error": TTYD_MISSING, "exit_code": None, "not_available": True}
+        assert (status["status"], status["pid"], status["error"]) == ("not-available", None, TTYD_MISSING)
+        with socket.socket() as sock:  # the port held for ttyd was given back (no SO_REUSEADDR here)
+            sock.bind(("127.0.0.1", port))
     else:
-        assert result["status"] == "started"
+        assert (result["status"], result["ports"]) == ("started", [port]), (result, manager.read_log("ttyd"))
+        assert status["status"] == "running" and pid_alive(status["pid"])
+        assert status["command"][:4] == [program, "--port", str(port), "--writable"]
+        page = await asyncio.to_thread(fetch, f"http://127.0.0.1:{port}/")
+        assert "<html" in page.lower()
+
+
+async def test_intrinsic_ttyd_runs_the_program_found_on_path(manager, tmp_path):
+    """The running branch on any machine: a stand-in ``ttyd`` on PATH that answers with its arguments."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    standin = bin_dir / "ttyd"
+    standin.write_text(textwrap.dedent(f"""\
+        #!{sys.executable}
+        import http.server, json, sys
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = json.dumps(sys.argv[1:]).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+        port = int(sys.argv[sys.argv.index("--port") + 1])
+        http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    """))
+    standin.chmod(0o755)
+    manager.configure(env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+    port = free_port()
+    result = await manager.start_service({"name": "ttyd", "port": port})
+    assert (result["status"], result["ports"]) == ("started", [port]), (result, manager.read_log("ttyd"))
+    pid = manager.status("ttyd")["pid"]
+    argv = json.loads(await asyncio.to_thread(fetch, f"http://127.0.0.1:{port}/"))
+    assert argv[:3] == ["--port", str(port), "--writable"]
+    assert os.path.basename(argv[-1]) in ("zsh", "bash", "ash", "sh"), argv  # the best shell, maybe inside tmux
+    await manager.shutdown_service("ttyd")
+    assert manager.status("ttyd")["status"] == "stopped"
+    assert not pid_alive(pid) and not port_open(port)
 
 
 async def test_intrinsic_sshd_answers_with_ssh_banner(manager, tmp_path):

@@ -7,8 +7,11 @@ import shutil
 import unittest
 
 import jupyter_kernel_test
+import pytest
 
 from .test_session_languages import LANGUAGES
+
+pytestmark = pytest.mark.kernel  # jupyter_kernel_test's KernelTests start a kernel per class
 
 
 class _SessionKernelTests(jupyter_kernel_test.KernelTests):

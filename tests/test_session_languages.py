@@ -12,6 +12,8 @@ import pytest
 
 from .helpers import kernel_process_tree, pid_alive, require_programs, run_cell, running_kernel
 
+pytestmark = pytest.mark.kernel  # every test starts a session kernel through running_kernel
+
 
 @dataclass(frozen=True)
 class Cells:

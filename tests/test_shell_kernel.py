@@ -10,6 +10,8 @@ import pytest
 
 from .helpers import require_programs, run_cell, running_kernel
 
+pytestmark = pytest.mark.kernel  # every test starts backend-shell through running_kernel
+
 SVG = "{http://www.w3.org/2000/svg}"
 
 

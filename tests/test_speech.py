@@ -78,6 +78,7 @@ def test_parse_request_forms_and_errors() -> None:
         parse_request('{"text": "Hi", "textType": "html"}', "Joanna")
 
 
+@pytest.mark.kernel
 async def test_polly_path_against_local_endpoint(polly_endpoint: str) -> None:
     env = without_aws(dict(os.environ))
     env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
@@ -96,6 +97,7 @@ async def test_polly_path_against_local_endpoint(polly_endpoint: str) -> None:
         assert bad["displays"] == []
 
 
+@pytest.mark.kernel
 async def test_polly_credentials_from_kernel_options(polly_endpoint: str) -> None:
     options = {"engine": "polly", "aws_access_key_id": "testing", "aws_secret_access_key": "testing",
                "aws_region": "eu-west-1", "polly_endpoint_url": polly_endpoint}
@@ -104,6 +106,7 @@ async def test_polly_credentials_from_kernel_options(polly_endpoint: str) -> Non
         assert base64.b64decode(data["audio/ogg"])
 
 
+@pytest.mark.kernel
 async def test_offline_engine_writes_real_wav() -> None:
     require_programs("espeak-ng")
     async with running_kernel("backend-speech", env=without_aws(dict(os.environ))) as (_km, kc):
@@ -129,6 +132,7 @@ async def test_offline_engine_writes_real_wav() -> None:
         assert "voice does not exist" in bad_voice["stderr"]
 
 
+@pytest.mark.kernel
 async def test_missing_offline_engine_is_named() -> None:
     options = {"engine": "espeak", "espeak_program": "espeak-ng-not-installed"}
     async with running_kernel("backend-speech", kernel_options=options) as (_km, kc):
@@ -138,6 +142,7 @@ async def test_missing_offline_engine_is_named() -> None:
         assert "AWS credentials" in out["reply"]["evalue"]
 
 
+@pytest.mark.kernel
 async def test_offline_engine_converts_to_ogg_with_sox() -> None:
     require_programs("espeak-ng", "sox")
     async with running_kernel("backend-speech", env=without_aws(dict(os.environ)),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import require_programs, running_kernel
+from .helpers import require_programs, running_kernel
 
 pytestmark = pytest.mark.kernel
 

@@ -6,11 +6,14 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
 from tests.helpers import run_cell
 from tests.test_model_service import free_port
+
+pytestmark = pytest.mark.kernel  # starts the vendor-daemon example kernel through AsyncKernelManager
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "vendor-daemon" / "backend-python-vendor"
 
