@@ -9,6 +9,7 @@ demo cells.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import re
 from pathlib import Path
@@ -88,6 +89,7 @@ def sources() -> list[Path]:
     return sorted(SOURCE.rglob("*.py"))
 
 
+@functools.cache
 def import_graph() -> dict[str, set[str]]:
     return {module_name(p): imports_of(p) - {module_name(p)} for p in sources()}
 

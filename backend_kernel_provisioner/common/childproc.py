@@ -17,7 +17,6 @@ and it is stopped by SIGTERM to its whole group, then SIGKILL after a grace peri
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import os
 import signal
@@ -89,12 +88,6 @@ async def stop_group(proc: asyncio.subprocess.Process, grace: float) -> int:
         await proc.wait()
     signal_group(proc.pid, signal.SIGKILL)
     return proc.returncode if proc.returncode is not None else -signal.SIGKILL
-
-
-def kill_group_now(pgid: int) -> None:
-    """SIGKILL a process group without waiting (a timed-out command, a leader that already exited)."""
-    with contextlib.suppress(OSError):
-        os.killpg(pgid, signal.SIGKILL)
 
 
 def signal_name(signum: int) -> str:

@@ -179,10 +179,3 @@ LANGUAGES: dict[str, LanguageSpec] = {
         ),
     )
 }
-
-
-def spec_for_kernel(kernel_name: str) -> LanguageSpec | None:
-    """The entry of a kernelspec name (``backend-c``), or None for a kernel that is not ours."""
-    if kernel_name.startswith(SPEC_PREFIX):
-        return LANGUAGES.get(kernel_name[len(SPEC_PREFIX):])
-    return None

@@ -89,21 +89,13 @@ def _main_file(filename: str, runner: str) -> Callable[[Path], BatchPlan]:
 PYTHON = shlex.quote(sys.executable or "python3")
 
 
-def _python_build() -> Callable[[Path], BatchPlan]:
-    return _python_build_in
-
-
-def _python_build_in(cwd: Path) -> BatchPlan:
+def _python_build(cwd: Path) -> BatchPlan:
     if (cwd / "setup.py").is_file() or (cwd / "pyproject.toml").is_file():
         return run(f"{PYTHON} -m pip install --user -e .")
     return SKIP
 
 
-def _python_exec() -> Callable[[Path], BatchPlan]:
-    return _python_exec_in
-
-
-def _python_exec_in(cwd: Path) -> BatchPlan:
+def _python_exec(cwd: Path) -> BatchPlan:
     plan = _main_file("main.py", PYTHON)(cwd)
     # Unbuffered: a batch program's output streams as it prints, not at exit.
     return replace(plan, env={**plan.env, "PYTHONUNBUFFERED": "1"}) if plan.command else plan
@@ -184,8 +176,8 @@ KINDS: dict[str, Callable[..., Callable[[Path], BatchPlan]]] = {
     "compile_and_link": _compile_and_link,
     "run_binary": _fixed(_run_binary),
     "main_file": _main_file,
-    "python_build": _python_build,
-    "python_exec": _python_exec,
+    "python_build": _fixed(_python_build),
+    "python_exec": _fixed(_python_exec),
     "go_build": _fixed(_go_build),
     "rust_build": _fixed(_rust_build),
     "rust_exec": _fixed(_rust_exec),

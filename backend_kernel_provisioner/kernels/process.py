@@ -21,7 +21,7 @@ import termios
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from backend_kernel_provisioner.common.childproc import DEVNULL, spawn
+from backend_kernel_provisioner.common.childproc import DEVNULL, signal_group, spawn
 
 Publish = Callable[[str, str], None]
 AskInput = Callable[[str, bool], Awaitable["str | None"]]
@@ -265,8 +265,7 @@ class ChildProcess:
 
     def signal(self, signum: int) -> None:
         """Signal the child's whole process group."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signum)
+        signal_group(self.pid, signum)
 
     def kill_tree(self) -> None:
         """SIGKILL the process group and any descendant that left it."""

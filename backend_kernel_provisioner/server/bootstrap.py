@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 
-from backend_kernel_provisioner.common.childproc import DEVNULL, kill_group_now, spawn
+from backend_kernel_provisioner.common.childproc import DEVNULL, signal_group, spawn
 
 
 async def run_bootstrap_script(
@@ -28,7 +29,7 @@ async def run_bootstrap_script(
     try:
         code = await asyncio.wait_for(proc.wait(), timeout)
     except asyncio.TimeoutError:
-        kill_group_now(proc.pid)
+        signal_group(proc.pid, signal.SIGKILL)
         code = await proc.wait()
         log.warning("bootstrap script %s timed out after %ss", script, timeout)
     log.info("bootstrap script %s exited with code %s", script, code)

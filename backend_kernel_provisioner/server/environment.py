@@ -95,6 +95,11 @@ def build_child_environment(
     return env
 
 
+def _expand_home(value: str, home: str) -> str:
+    """A table value's leading ``~`` is the kernel's HOME (not the server's, as expanduser would say)."""
+    return home + value[1:] if value.startswith("~") else value
+
+
 def language_bin_dirs(language: str, env: Mapping[str, str]) -> list[str]:
     """The language's own bin folders (from its table entry), expanded; existing ones are promoted."""
     spec = LANGUAGES.get(language)
@@ -103,8 +108,7 @@ def language_bin_dirs(language: str, env: Mapping[str, str]) -> list[str]:
     home = env.get("HOME") or _default_home()
     found: list[str] = []
     for template in spec.bin_dirs:
-        path = Template(template.replace("~", home, 1) if template.startswith("~") else template)
-        expanded = path.safe_substitute(env)
+        expanded = Template(_expand_home(template, home)).safe_substitute(env)
         if "$" in expanded:  # a variable the environment does not have
             continue
         found += sorted(glob.glob(expanded)) if "*" in expanded else [expanded]
@@ -128,5 +132,5 @@ def language_variables(language: str, env: Mapping[str, str]) -> dict[str, str]:
             current = [p for p in env.get(name, "").split(os.pathsep) if p and p != user_site]
             result[name] = os.pathsep.join([user_site, *current])
         elif name not in env:
-            result[name] = home + value[1:] if value.startswith("~") else value
+            result[name] = _expand_home(value, home)
     return result

@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from backend_kernel_provisioner.common.childproc import kill_group_now, spawn
+from backend_kernel_provisioner.common.childproc import signal_group, spawn
 from backend_kernel_provisioner.sidecar.services.definitions import (
     PrestartAction,
     ServiceDefinitionError,
@@ -105,14 +106,14 @@ class PrestartRunner:
         try:
             out, err = await asyncio.wait_for(proc.communicate(), self.command_timeout)
         except asyncio.TimeoutError:
-            kill_group_now(proc.pid)
+            signal_group(proc.pid, signal.SIGKILL)
             await proc.wait()
             raise ActionError(
                 f"{self.source}: {where}: {argv[0]!r} did not finish within {self.command_timeout:g} s"
             ) from None
         finally:
             if proc.returncode is None:
-                kill_group_now(proc.pid)
+                signal_group(proc.pid, signal.SIGKILL)
         result = {
             "out": out.decode("utf-8", "replace").rstrip("\n"),
             "err": err.decode("utf-8", "replace").rstrip("\n"),
