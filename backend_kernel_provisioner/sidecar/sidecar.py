@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 from collections.abc import Iterable
 from typing import Any
 
@@ -87,7 +86,6 @@ class Sidecar:
         await self.models.stop_all()
         await self.manager.close()
         await self.control.close()
-        shutil.rmtree(self.manager.work_dir, ignore_errors=True)
 
 
 def _autostart_request(entry: str) -> dict[str, Any]:

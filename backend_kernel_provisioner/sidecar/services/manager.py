@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -71,6 +72,7 @@ class ServiceManager:
         self.services: dict[str, SupervisedService] = {}
         self.definition_errors: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._own_work_dir = work_dir is None  # made here, so removed by close()
         self.work_dir = work_dir or tempfile.mkdtemp(prefix="bkp-services-")
         os.chmod(self.work_dir, 0o700)
         self.log_dir = os.path.join(self.work_dir, "logs")
@@ -280,12 +282,14 @@ class ServiceManager:
         await asyncio.gather(*(self.shutdown_service(n) for n in names), return_exceptions=True)
 
     async def close(self) -> None:
-        """Stop everything, end subscriptions, close logs."""
+        """Stop everything, end subscriptions, close logs; remove the private folder this manager made."""
         await self.stop_all()
         self.closed = True
         self.bus.close()
         for svc in self.services.values():
             svc.close()
+        if self._own_work_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
 
 
 def _requested_ports(info: Mapping[str, Any]) -> list[int]:
