@@ -1,10 +1,16 @@
-"""Each service's output in its own size-capped, rotating log file."""
+"""Each service's output in its own size-capped, rotating log file.
+
+Log files are created 0600 and never through a symlink: a service's output
+can hold tokens and passwords, and the log folder may be moved somewhere
+less private than the manager's own 0700 folder.
+"""
 
 from __future__ import annotations
 
 import os
 from collections import deque
 from pathlib import Path
+from typing import BinaryIO
 
 
 class RotatingLog:
@@ -15,11 +21,17 @@ class RotatingLog:
         self.max_bytes = max_bytes
         self.backups = backups
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "ab")  # noqa: SIM115 (held open between writes; closed by close())
+        self._fh = self._open()
+
+    def _open(self) -> BinaryIO:
+        """Open for appending, private to us, refusing a symlink planted in the file's place."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "ab")
 
     def write(self, data: bytes) -> None:
         if self._fh.closed:
-            self._fh = open(self.path, "ab")  # noqa: SIM115 (held open between writes; closed by close())
+            self._fh = self._open()
         size = self._fh.tell()
         if size and size + len(data) > self.max_bytes:
             self._rotate()
@@ -38,7 +50,7 @@ class RotatingLog:
                 os.replace(src, self.path.with_name(f"{self.path.name}.{index}"))
         if self.backups == 0:
             self.path.unlink(missing_ok=True)
-        self._fh = open(self.path, "ab")  # noqa: SIM115 (held open between writes; closed by close())
+        self._fh = self._open()
 
     def read(self, tail: int | None = None) -> str:
         """The current file's text, or only its last ``tail`` lines."""
