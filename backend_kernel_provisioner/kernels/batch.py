@@ -50,8 +50,14 @@ def _q(*args: str | os.PathLike[str]) -> str:
     return " ".join(shlex.quote(str(a)) for a in args)
 
 
+def _word(path: str) -> str:
+    """A path found in the user's folder as a command word: ``-x.c`` would be read as an option."""
+    return f"./{path}" if path.startswith("-") else path
+
+
 def _sources(cwd: Path, pattern: str) -> list[str]:
-    return sorted(str(p.relative_to(cwd)) for p in cwd.glob(f"**/{pattern}") if p.is_file())
+    """The files matching ``pattern`` under ``cwd``, relative, sorted, each safe as one (quoted) argument."""
+    return sorted(_word(str(p.relative_to(cwd))) for p in cwd.glob(f"**/{pattern}") if p.is_file())
 
 
 def _compile_and_link(compiler: str, ext: str, libs: str) -> Callable[[Path], BatchPlan]:
@@ -192,7 +198,9 @@ def heuristics_of(spec: LanguageSpec) -> Heuristics:
 
     def make(step: tuple[str, ...]) -> Callable[[Path], BatchPlan]:
         kind, *args = step
-        return KINDS[kind](*(arg.replace("{program}", spec.program) for arg in args))
+        # main_file's runner is shell text; the other kinds quote their arguments themselves
+        program = shlex.quote(spec.program) if kind == "main_file" else spec.program
+        return KINDS[kind](*(arg.replace("{program}", program) for arg in args))
 
     return Heuristics(make(spec.batch_build), make(spec.batch_exec))
 

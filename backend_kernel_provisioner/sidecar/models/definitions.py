@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from backend_kernel_provisioner.sidecar.services.definitions import name_problem
+
 _MODEL_KEYS = {"name", "model_path", "service"}
 _SERVICE_KEYS = {"pre_start_actions", "start_command", "port", "health_check"}
 _HEALTH_KEYS = {
@@ -168,6 +170,10 @@ def parse_model_info(raw: Any, source: str = "") -> ModelInfo:
     port = _typed(service["port"], (int,), where, "service.port", "an integer")
     if not 0 < port < 65536:
         raise where.error("service.port", f"must be between 1 and 65535, got {port}")
+    # The server runs as service ``<name>-<port>``, whose name becomes its log file's name.
+    problem = name_problem(name, "model name") or name_problem(f"{name}-{port}", "its service name")
+    if problem:
+        raise where.error("name", f"is not usable: {problem}")
     return ModelInfo(
         name=name,
         model_path=model_path,

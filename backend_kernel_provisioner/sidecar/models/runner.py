@@ -23,7 +23,7 @@ from backend_kernel_provisioner.sidecar.models.definitions import (
 )
 from backend_kernel_provisioner.sidecar.models.health import HealthChecker, HealthEvent
 from backend_kernel_provisioner.sidecar.services import ServiceDefinitionError, ServiceManager, run_prestart_actions
-from backend_kernel_provisioner.sidecar.services.requests import command_of
+from backend_kernel_provisioner.sidecar.services.requests import as_argv
 
 log = logging.getLogger(__name__)
 
@@ -174,15 +174,15 @@ class ServiceManagerLauncher:
             raise ModelStartError(f"model_path {cwd!r} is not a folder")
         source = f"model {model.name!r}"
         try:
-            variables = await run_prestart_actions(
+            await run_prestart_actions(
                 model.service.pre_start_actions, {**self.variables(), **variables}, source,
                 cwd=cwd, env=self.manager.service_env(), tempdir=self.manager.work_dir,
                 command_timeout=self.manager.context.command_timeout,
                 log=lambda level, message: log.log(level, "model %s: %s", model.name, message),
             )
-            argv = command_of(model.service.start_command, variables, source)
         except ServiceDefinitionError as exc:
             raise ModelStartError(str(exc)) from None
+        argv = as_argv(model.service.start_command)  # used as written: not template-expanded (docs/models.md)
         result = await self.manager.start_process(
             name, argv, cwd=cwd, ports=[model.service.port], wait_for_port=False, kind="model"
         )

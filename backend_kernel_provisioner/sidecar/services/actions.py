@@ -7,9 +7,11 @@ Every template is expanded against the variables known so far, so an action's
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -22,6 +24,7 @@ from backend_kernel_provisioner.sidecar.services.definitions import (
     expand,
     parse_action,
 )
+from backend_kernel_provisioner.sidecar.services.requests import expand_argv
 
 LogFn = Callable[[int, str], None]
 
@@ -72,20 +75,45 @@ class PrestartRunner:
         return variables
 
     async def _do_write_file(self, args: dict[str, Any], variables: dict[str, Any], where: str) -> None:
-        path = Path(self._t(args["filename"], variables, f"{where} filename"))
+        path = self._t(args["filename"], variables, f"{where} filename")
         text = "".join(self._t(line, variables, f"{where} body") + "\n" for line in args["body"])
-        existed = path.exists()
-        with open(path, "a" if args.get("append") else "w", encoding="utf-8") as fh:
+        append = bool(args.get("append"))
+        fd, created = self._open_for_writing(path, append, where)
+        with os.fdopen(fd, "a" if append else "w", encoding="utf-8") as fh:
+            if "mode" in args or created:  # appending keeps the file's mode unless one is given
+                os.fchmod(fd, int(args.get("mode", "644"), 8))
             fh.write(text)
-        if "mode" in args or not existed:  # appending keeps the file's mode unless one is given
-            os.chmod(path, int(args.get("mode", "644"), 8))
+
+    def _open_for_writing(self, path: str, append: bool, where: str) -> tuple[int, bool]:
+        """Open ``path`` to write without following a symlink at its last component; (fd, created).
+
+        A link in the user's folder must not turn a prestart write (and its mode)
+        onto a file elsewhere; a FIFO or device must not block or be written.
+        """
+        flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_APPEND if append else 0)
+        try:
+            try:
+                return os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o600), True
+            except FileExistsError:
+                fd = os.open(path, flags)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ActionError(f"{self.source}: {where}: refusing to write {path}: it is a symbolic link "
+                                  "(prestart writes never follow links)") from None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ActionError(f"{self.source}: {where}: refusing to write {path}: not a regular file")
+        if not append:
+            os.ftruncate(fd, 0)
+        return fd, False
 
     async def _do_write_tempfile(self, args: dict[str, Any], variables: dict[str, Any], where: str) -> str:
         text = "".join(self._t(line, variables, f"{where} body") for line in args["body"])
         fd, path = tempfile.mkstemp(suffix=".py", dir=self.tempdir)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            os.fchmod(fd, int(args.get("mode", "644"), 8))
             fh.write(text)
-        os.chmod(path, int(args.get("mode", "644"), 8))
         return path
 
     async def _do_mkdir(self, args: dict[str, Any], variables: dict[str, Any], where: str) -> None:
@@ -98,7 +126,7 @@ class PrestartRunner:
         self.log(logging.DEBUG if args.get("debug") else logging.INFO, self._t(message, variables, f"{where} message"))
 
     async def _do_run_command(self, args: dict[str, Any], variables: dict[str, Any], where: str) -> dict[str, Any]:
-        argv = [self._t(part, variables, f"{where} command") for part in args["command"]]
+        argv = expand_argv(args["command"], variables, f"{self.source}: {where} command")
         try:
             proc = await spawn(argv, cwd=self.cwd, env=self.env)
         except OSError as exc:

@@ -11,6 +11,8 @@ import _string  # the parser str.format itself uses
 import dataclasses
 import json
 import os
+import re
+import shlex
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +36,11 @@ REQUIRED_ARGS: dict[str, tuple[str, ...]] = {
 }
 RESTART_POLICIES = ("never", "on-failure", "always")
 READINESS_TYPES = ("tcp", "http", "none")
+#: What a service name may be: it names the service's log file, so no ``/``, no leading ``.`` or ``-``.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+#: Largest width or precision a template's format spec may ask for, and largest expansion.
+MAX_FIELD_WIDTH = 4096
+MAX_EXPANSION = 64 * 1024
 
 
 class ServiceDefinitionError(ValueError):
@@ -44,6 +51,14 @@ class TemplateError(ServiceDefinitionError):
     """A template that names an unknown variable, uses attribute access, or indexes badly."""
 
 
+def name_problem(name: Any, what: str = "service name") -> str | None:
+    """Why ``name`` cannot name a service (None when it can): names become file names in the private folder."""
+    if isinstance(name, str) and re.fullmatch(NAME_PATTERN, name):
+        return None
+    return (f"{what} {name!r} is not allowed: a name is 1-64 letters, digits, '.', '_' or '-', "
+            f"starting with a letter or digit ({NAME_PATTERN})")
+
+
 # -- templates ------------------------------------------------------------------------------
 
 
@@ -51,11 +66,17 @@ class SafeFormatter(string.Formatter):
     """``str.format`` over a variable map that allows ``{a[0]}`` / ``{a[key]}`` but no ``{a.attr}``.
 
     Attribute access is refused because templates come from image authors and
-    ``{ports.__class__...}`` would otherwise reach into the interpreter.
+    ``{ports.__class__...}`` would otherwise reach into the interpreter. Widths and
+    precisions above :data:`MAX_FIELD_WIDTH` and expansions above :data:`MAX_EXPANSION`
+    are refused before the string is built (``{ports[0]:>200000000}`` would cost
+    hundreds of MiB). With ``quote``, each substituted value is shell-quoted: the
+    template is a shell script and a value (a folder name) must stay one word.
     """
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, quote: bool = False) -> None:
         self.source = source
+        self.quote = quote
+        self.size = 0
 
     def get_field(self, field_name: str, args: Any, kwargs: Mapping[str, Any]) -> tuple[Any, str]:
         first, rest = _string.formatter_field_name_split(field_name)
@@ -76,18 +97,37 @@ class SafeFormatter(string.Formatter):
                 raise TemplateError(f"{self.source}: cannot index {{{field_name}}}: {exc!r}") from None
         return value, first
 
+    def format_field(self, value: Any, format_spec: str) -> str:
+        for digits in re.findall(r"[0-9]+", format_spec):
+            number = digits.lstrip("0")
+            if len(number) > 4 or (number and int(number) > MAX_FIELD_WIDTH):
+                raise TemplateError(f"{self.source}: format spec {format_spec[:40]!r} asks for a width or precision "
+                                    f"of {number[:20]}; at most {MAX_FIELD_WIDTH} is allowed")
+        text = super().format_field(value, format_spec)
+        if self.quote:
+            text = shlex.quote(text)
+        self.size += len(text)
+        self._check_size(self.size)
+        return text
+
+    def _check_size(self, size: int) -> None:
+        if size > MAX_EXPANSION:
+            raise TemplateError(f"{self.source}: the expansion is longer than {MAX_EXPANSION} characters")
+
     def expand(self, template: str, variables: Mapping[str, Any]) -> str:
         try:
-            return self.vformat(template, (), variables)
+            result = self.vformat(template, (), variables)
         except TemplateError:
             raise
         except (ValueError, IndexError, KeyError) as exc:
             raise TemplateError(f"{self.source}: bad template {template!r}: {exc}") from None
+        self._check_size(len(result))
+        return result
 
 
-def expand(template: str, variables: Mapping[str, Any], source: str) -> str:
-    """Expand one template; errors name ``source`` (service and field)."""
-    return SafeFormatter(source).expand(template, variables)
+def expand(template: str, variables: Mapping[str, Any], source: str, *, quote: bool = False) -> str:
+    """Expand one template; errors name ``source`` (service and field); ``quote``: shell-quote each value."""
+    return SafeFormatter(source, quote).expand(template, variables)
 
 
 # -- definitions ----------------------------------------------------------------------------
@@ -220,6 +260,8 @@ def parse_readiness(raw: Any, where: str) -> Readiness:
 
 def parse_definition(name: str, data: Any, source: str) -> ServiceDefinition:
     """Validate a decoded definition; every error names ``source`` and the field."""
+    problem = name_problem(name)
+    _require(problem is None, source, f"field 'name' (the file's name): {problem}")
     _require(isinstance(data, dict), source, "a service definition must be a JSON object")
     unknown = set(data) - FIELDS
     _require(not unknown, source, f"unknown field(s) {', '.join(repr(k) for k in sorted(unknown))}")
