@@ -13,14 +13,22 @@ from jupyter_client.manager import AsyncKernelManager
 
 from backend_kernel_provisioner.agent.console import ConsoleBuffer
 from backend_kernel_provisioner.agent.platform import PlatformServices
-from backend_kernel_provisioner.agent.run import Run, Step, steps_for
+from backend_kernel_provisioner.agent.run import (
+    RUN_FAILED_EXIT_CODE,
+    BadRequest,
+    Run,
+    Step,
+    check_request,
+    failed_result,
+    steps_for,
+)
 from backend_kernel_provisioner.common.events import EventBus, Subscription
 from backend_kernel_provisioner.install.kernelspecs import SPEC_PREFIX, spec_source_dir
 
 log = logging.getLogger(__name__)
 
 #: The runner's exit code when it could not finish a run itself.
-KERNEL_LOST_EXIT_CODE = -1
+KERNEL_LOST_EXIT_CODE = RUN_FAILED_EXIT_CODE
 
 
 class AgentError(Exception):
@@ -153,16 +161,26 @@ class AgentKernel(PlatformServices):
         flush_timeout: float = 2.0,
         exec_timeout: float | None = None,
     ) -> dict[str, Any]:
-        """One runner request; returns ``{runId, status, exitCode, options, console}``."""
+        """One runner request; returns ``{runId, status, exitCode, options, console}``.
+
+        A query or batch with wrongly typed text or options, or one whose code cannot be
+        sent, ends as ``finished`` with exit code -1 and the reason on stderr; the client
+        stays usable.
+        """
         if mode in ("query", "batch"):
-            steps = steps_for(mode, text, opts or {})
+            current = self._run
+            if current is not None and current.run_id == run_id and not current.finished.is_set():
+                raise AgentError(f"run {run_id!r} is already running; use mode 'continue'")
+            try:
+                steps = steps_for(mode, text, check_request(mode, text, opts))
+            except BadRequest as exc:
+                return failed_result(run_id, f"bad {mode} request: {exc}")
             await self._begin(run_id, steps)
         elif mode == "input":
             run = self._require_run(run_id)
             if run.pending_input is None:
                 raise AgentError(f"run {run_id!r} is not waiting for input")
-            run.pending_input = None
-            self.kc.input(text)
+            run.send_input(self.kc, text)  # if it cannot be sent, the run keeps waiting (reason on stderr)
         elif mode == "continue":
             self._require_run(run_id)
         else:
@@ -189,16 +207,8 @@ class AgentKernel(PlatformServices):
             self._send_current()
 
     def _send_current(self) -> None:
-        run = self._run
-        assert run is not None
-        step = run.current
-        if step is None:
-            return
-        if not step.code:
-            step.reply, step.idle = {"status": "ok", "exit_code": 0}, True
-            run.changed.set()
-            return
-        step.msg_id = self.kc.execute(step.code, allow_stdin=True, stop_on_error=False)
+        assert self._run is not None
+        self._run.send_current(self.kc)
 
     async def _collect(self, run_id: str, flush_timeout: float, exec_timeout: float | None) -> dict[str, Any]:
         run = self._require_run(run_id)

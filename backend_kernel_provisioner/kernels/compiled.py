@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shlex
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from traitlets import Int, Unicode, default
 
 from backend_kernel_provisioner.kernels.base import BackendKernel, CellResult
 from backend_kernel_provisioner.kernels.cache import BuildCache, cache_key
 from backend_kernel_provisioner.kernels.magics import MagicError, register_magic
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -39,7 +43,8 @@ class CompiledKernel(BackendKernel):
     cache_dir = Unicode(
         "", config=True,
         help="Folder of the compile cache; default: inside the kernel's temporary folder "
-        "(removed at shutdown). Point several kernels at one folder to share builds.",
+        "(removed at shutdown). Point several kernels of one user at one folder to share builds; a folder "
+        "owned by another user or writable by others is not used (the private one is, with a warning).",
     )
     cache_max_bytes = Int(256 * 1024 * 1024, config=True,
                           help="Size bound of the compile cache; least recently used builds go first.")
@@ -58,7 +63,8 @@ class CompiledKernel(BackendKernel):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.cache = BuildCache(self.cache_dir or os.path.join(self.work_dir, "cache"), self.cache_max_bytes)
+        private = os.path.join(self.work_dir, "cache")
+        self.cache = BuildCache(self.cache_dir or private, self.cache_max_bytes, fallback=private)
 
     # -- recipe hooks --------------------------------------------------------------------
 
@@ -93,7 +99,7 @@ class CompiledKernel(BackendKernel):
         program = self.prepare(code)
         key = cache_key(self.language_name, compiler, self.toolchain_version, self.flags, self.ldflags,
                         program.sources, program.run)
-        entry = self.cache.lookup(key)
+        entry = await self._cache_call(self.cache.lookup, key)  # hashing may take a moment: off the loop
         if entry is None:
             entry, failure = await self._build(program, compiler, key)
             if failure is not None:
@@ -103,7 +109,7 @@ class CompiledKernel(BackendKernel):
         return CellResult.from_program(result)
 
     async def _build(self, program: Program, compiler: str, key: str) -> tuple[Path, CellResult | None]:
-        build_dir = self.cache.new_build_dir()
+        build_dir = await self._cache_call(self.cache.new_build_dir)
         for name, text in program.sources.items():
             (build_dir / name).write_text(text)
         captured: list[str] = []
@@ -117,7 +123,16 @@ class CompiledKernel(BackendKernel):
                 return build_dir, CellResult.from_program(result, "the compiler")
             return build_dir, CellResult(result.exit_code or 1, "CompileError",
                                          f"{os.path.basename(compiler)} failed with exit code {result.exit_code}")
-        return self.cache.commit(build_dir, key), None
+        return await self._cache_call(self.cache.commit, build_dir, key), None
+
+    async def _cache_call(self, method: Callable[..., T], *args: Any) -> T:
+        """A cache call in a worker thread; its warnings (a refused root or entry) go to stderr, each once."""
+        try:
+            return await asyncio.to_thread(method, *args)
+        finally:
+            for message in self.cache.take_warnings():
+                self.log.warning("%s", message)
+                self.stream("stderr", f"warning: {message}\n")
 
     def _trim(self, text: str, build_dir: Path) -> str:
         """Compiler messages without our temporary folders in them."""

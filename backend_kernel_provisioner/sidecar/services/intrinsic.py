@@ -3,12 +3,19 @@
 A recipe prepares what its program needs and returns the command; when the
 program is missing it raises :class:`NotAvailable`, which the manager reports
 as "not available" instead of failing the kernel.
+
+Neighbours on the same host (other kernels, other users) must not get a shell
+through them: both listen only on the address the platform configures
+(``service_bind_address``, default loopback), sshd takes keys only, and ttyd,
+which has no authentication of its own, gets HTTP basic authentication with a
+:class:`Credential` generated per kernel and reported to the platform.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import shutil
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +34,31 @@ class Launch:
 
 
 DEFAULT_PORTS = {"sshd": 2200, "ttyd": 7681}
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A user name and password for a service's basic authentication (ttyd's ``--credential``)."""
+
+    username: str
+    password: str
+
+    @classmethod
+    def generate(cls) -> Credential:
+        """A fresh one: 32 random URL-safe characters (no ``:``, which ends ttyd's user name)."""
+        return cls("kernel", secrets.token_urlsafe(24))
+
+    def as_dict(self) -> dict[str, str]:
+        return {"username": self.username, "password": self.password}
+
+
+def access_info(name: str, bind_address: str, ports: list[int], credential: Credential) -> dict[str, object]:
+    """What a client needs to reach intrinsic service ``name``: where it listens, and ttyd's credential."""
+    info: dict[str, object] = {"name": name, "host": bind_address, "ports": list(ports)}
+    if name == "ttyd":
+        info["url_template"] = "{protocol}://{host}:{port}/"
+        info["credential"] = credential.as_dict()
+    return info
 SSHD_CANDIDATES = ("sshd", "/usr/sbin/sshd", "/usr/local/sbin/sshd")
 
 
@@ -50,8 +82,12 @@ async def _run(*argv: str) -> None:
         raise RuntimeError(f"{argv[0]} failed ({proc.returncode}): {err.decode(errors='replace').strip()}")
 
 
-async def sshd(port: int, env: Mapping[str, str], work_dir: str) -> Launch:
-    """OpenSSH (or dropbear) with a private host key and the user's key pair."""
+async def sshd(port: int, env: Mapping[str, str], work_dir: str, *, bind_address: str,
+               credential: Credential) -> Launch:
+    """OpenSSH with a private host key and the user's key pair, listening on ``bind_address`` only.
+
+    ``credential`` is unused: sshd takes keys only (password logins are off).
+    """
     path = env.get("PATH")
     program = _which(SSHD_CANDIDATES, path)
     keygen = _which(("ssh-keygen",), path)
@@ -79,6 +115,7 @@ async def sshd(port: int, env: Mapping[str, str], work_dir: str) -> Launch:
     config.write_text(
         "\n".join([
             f"Port {port}",
+            f"ListenAddress {bind_address}",
             f"HostKey {host_key}",
             f"PidFile {private / 'sshd.pid'}",
             f"AuthorizedKeysFile {authorized}",
@@ -102,8 +139,15 @@ def best_shell(path: str | None) -> str:
     return "/bin/sh"
 
 
-async def ttyd(port: int, env: Mapping[str, str], work_dir: str) -> Launch:
-    """A web terminal with the best shell, in a shared tmux session when tmux exists."""
+async def ttyd(port: int, env: Mapping[str, str], work_dir: str, *, bind_address: str,
+               credential: Credential) -> Launch:
+    """A web terminal with the best shell, in a shared tmux session when tmux exists.
+
+    It listens on ``bind_address`` only (``--interface`` takes an address as well as an
+    interface name) and asks for ``credential`` (HTTP basic authentication). ttyd reads
+    the credential from its command line only, so local users who can read
+    ``/proc/PID/cmdline`` can see it: see docs/services.md.
+    """
     path = env.get("PATH")
     program = shutil.which("ttyd", path=path)
     if program is None:
@@ -111,7 +155,9 @@ async def ttyd(port: int, env: Mapping[str, str], work_dir: str) -> Launch:
     shell = best_shell(path)
     tmux = shutil.which("tmux", path=path)
     session = [tmux, "new-session", "-A", "-s", "main", shell] if tmux else [shell]
-    return Launch([program, "--port", str(port), "--writable", *session], cwd=env.get("HOME"))
+    return Launch([program, "--port", str(port), "--writable", "--interface", bind_address,
+                   "--credential", f"{credential.username}:{credential.password}", *session], cwd=env.get("HOME"))
 
 
-RECIPES: dict[str, Callable[[int, Mapping[str, str], str], Awaitable[Launch]]] = {"sshd": sshd, "ttyd": ttyd}
+#: ``recipe(port, env, work_dir, *, bind_address, credential)``.
+RECIPES: dict[str, Callable[..., Awaitable[Launch]]] = {"sshd": sshd, "ttyd": ttyd}

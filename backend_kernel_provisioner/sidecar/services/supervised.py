@@ -28,7 +28,13 @@ from backend_kernel_provisioner.common.childproc import STDOUT, describe_exit, s
 from backend_kernel_provisioner.common.events import Event
 from backend_kernel_provisioner.sidecar.services.definitions import Readiness, RestartPolicy
 from backend_kernel_provisioner.sidecar.services.logs import RotatingLog
-from backend_kernel_provisioner.sidecar.services.ports import PortInUse, reserve_port, wait_until_ready
+from backend_kernel_provisioner.sidecar.services.ports import (
+    LOOPBACK,
+    PortInUse,
+    probe_address,
+    reserve_port,
+    wait_until_ready,
+)
 from backend_kernel_provisioner.sidecar.services.reaper import REAPER
 
 #: Statuses in which a service counts as present (a second start answers "running").
@@ -61,6 +67,8 @@ class SupervisedService:
         self.env: dict[str, str] = {}
         self.cwd: str | None = None
         self.ports: list[int] = []
+        #: The address the service listens on: ports are reserved and probed there.
+        self.host = LOOPBACK
         self.reservations: list[socket.socket] = []
         self.restart = RestartPolicy()
         self.readiness = Readiness()
@@ -131,7 +139,7 @@ class SupervisedService:
         socks: list[socket.socket] = []
         try:
             for port in wanted or [0]:
-                socks.append(reserve_port(port))
+                socks.append(reserve_port(port, self.host))
         except PortInUse:
             for sock in socks:
                 sock.close()
@@ -198,7 +206,7 @@ class SupervisedService:
 
     async def ready(self, timeout: float) -> bool:
         """The readiness function: the first port answers as the readiness check asks."""
-        return await wait_until_ready(self.ports[0], self.readiness, timeout)
+        return await wait_until_ready(self.ports[0], self.readiness, timeout, probe_address(self.host))
 
     async def _pump(self, proc: asyncio.subprocess.Process) -> None:
         """Copy the process's output into its log file."""
