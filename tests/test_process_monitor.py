@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 
 from backend_kernel_provisioner.server.process_monitor import ProcessMonitor
 
@@ -42,3 +43,28 @@ async def test_kernels_share_one_monitor_per_interval() -> None:
     third = ProcessMonitor.acquire(0.5)
     assert third is not first
     await third.release()
+
+
+def test_descendants_are_the_live_ones_of_that_very_process() -> None:
+    parent = subprocess.Popen(["sh", "-c", "sleep 301 & sleep 302 & wait"])
+    monitor = ProcessMonitor()
+    try:
+        for _ in range(100):
+            monitor.snapshot()
+            if sum(p.ppid == parent.pid for p in monitor.snapshots[-1].values()) == 2:
+                break
+        start = monitor.snapshots[-1][parent.pid].start_time
+        kids = sorted(p.pid for p in monitor.snapshots[-1].values() if p.ppid == parent.pid)
+        assert sorted(monitor.descendants(parent.pid, start)) == kids
+        assert monitor.descendants(parent.pid, start + 1) == []  # another process that had this pid
+        subprocess.run(["kill", "-9", str(kids[0])], check=True)
+        for _ in range(100):
+            if kids[0] not in monitor.descendants(parent.pid, start):
+                break
+            time.sleep(0.05)
+        assert monitor.descendants(parent.pid, start) == kids[1:]
+    finally:
+        parent.kill()
+        parent.wait()
+        for pid in monitor.descendants(parent.pid):
+            subprocess.run(["kill", "-9", str(pid)], check=False)

@@ -292,3 +292,20 @@ async def test_agent_start_service_with_unsafe_name_is_a_clear_failure(tmp_path)
         assert result["status"] == "failed" and "is not allowed" in result["error"]
         assert NAME_PATTERN in result["error"]
         assert not (work.parent / "agent-escape.log").exists()
+        stopped = await kernel.shutdown_service("../../agent-escape")
+        assert stopped["status"] == "failed" and "is not allowed" in stopped["error"]
+        unknown = await kernel.shutdown_service("never-started")
+        assert unknown["status"] == "failed" and "never-started" in unknown["error"]
+
+
+async def test_run_command_output_is_capped_not_read_whole(tmp_path):
+    from backend_kernel_provisioner.sidecar.services.actions import MAX_COMMAND_OUTPUT
+
+    flood = ["sh", "-c", f"head -c {MAX_COMMAND_OUTPUT * 64} /dev/zero; sleep 30"]
+    with pytest.raises(ServiceDefinitionError, match=r"unit: prestart\[0\] \(run_command\).*more than 1024 KiB on stdout"):
+        await run_prestart_actions([{"action": "run_command", "args": {"command": flood}}], {}, "unit",
+                                   tempdir=str(tmp_path))
+    fits = ["sh", "-c", f"head -c {MAX_COMMAND_OUTPUT} /dev/zero | tr '\\0' x"]
+    result = await run_prestart_actions([{"action": "run_command", "args": {"command": fits}, "ref": "r"}], {},
+                                        "unit", tempdir=str(tmp_path))
+    assert len(result["r"]["out"]) == MAX_COMMAND_OUTPUT

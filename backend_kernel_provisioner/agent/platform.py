@@ -28,8 +28,9 @@ class PlatformServices:
     async def start_service(self, info: dict[str, Any]) -> dict[str, Any]:
         return await self.provisioner.services.start_service(info)
 
-    async def shutdown_service(self, name: str) -> None:
-        await self.provisioner.services.shutdown_service(name)
+    async def shutdown_service(self, name: str) -> dict[str, Any]:
+        """Stop a service; the manager's answer, so that an unknown or refused name is not silently ignored."""
+        return await self.provisioner.services.shutdown_service(name)
 
     async def get_service_apps(self, name: str | None = None) -> dict[str, Any]:
         return {"status": "done", "data": await _maybe_await(self.provisioner.services.get_apps(name))}

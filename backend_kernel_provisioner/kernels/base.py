@@ -27,6 +27,7 @@ from traitlets import Dict, Float, Int, TraitError, Unicode
 from backend_kernel_provisioner import __version__
 from backend_kernel_provisioner.common.childproc import INTERRUPTED_EXIT_CODE, MISSING_PROGRAM_EXIT_CODE, describe_exit
 from backend_kernel_provisioner.common.languages import LanguageSpec
+from backend_kernel_provisioner.common.leftovers import write_owner
 from backend_kernel_provisioner.kernels import magics, syntax
 from backend_kernel_provisioner.kernels.ipykernel_private import AbortQueuedBeforeReply, shell_ident
 from backend_kernel_provisioner.kernels.process import (
@@ -144,6 +145,7 @@ class BackendKernel(AbortQueuedBeforeReply, Kernel):
         super().__init__(**kwargs)
         apply_kernel_options(self, os.environ.get("BACKEND_KERNEL_OPTIONS"))
         self.work_dir = tempfile.mkdtemp(prefix=f"backend-{self.language_name}-", dir=self.work_root or None)
+        write_owner(self.work_dir)  # a SIGKILLed kernel's folder is swept at the next start (common/leftovers.py)
         self.seen_words: set[str] = set()
         self.current_child: ChildProcess | None = None
         self.interrupted = False

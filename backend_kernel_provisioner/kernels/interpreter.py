@@ -18,7 +18,8 @@ Loader protocol (all lines end with ``\\n``):
 
 The loader finds its channel in the environment: ``BACKEND_SESSION_CELLS``,
 ``BACKEND_SESSION_STATUS`` (FIFO paths) and ``BACKEND_SESSION_DIR`` (the folder;
-``interrupt`` appears in it when a recipe interrupts by flag file instead of SIGINT).
+``interrupt`` appears in it when a recipe interrupts by flag file, alone or besides SIGINT;
+it holds the id of the request to interrupt, and a flag with another id is stale).
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ class InterpreterSession:
         self._pumps = pumps
         self._exit = asyncio.ensure_future(child.proc.wait())
         self._ids = itertools.count(1)
+        #: Id of the request whose answer is awaited (None between requests): an interrupt flag
+        #: file names it, so a loader never takes a late interrupt for the next cell's.
+        self.current: int | None = None
 
     @classmethod
     async def start(cls, argv: list[str], *, cwd: str, env: dict[str, str], folder: Path, output: Any,
@@ -119,10 +123,12 @@ class InterpreterSession:
         ident = next(self._ids)
         path = self.folder / f"{kind}-{ident}"
         path.write_text(text, encoding="utf-8")
+        self.current = ident
         try:
             os.write(self._cells_fd, f"{ident} {kind} {path}\n".encode())
             return await self.receive(ident, timeout)
         finally:
+            self.current = None
             with contextlib.suppress(OSError):
                 path.unlink()
 
@@ -150,6 +156,13 @@ class InterpreterSession:
         if self._exit in done:
             raise SessionEnded(self._exit.result())
         raise asyncio.TimeoutError
+
+    def raise_interrupt_flag(self) -> None:
+        """Create ``interrupt`` in the session folder naming the running request (atomically, so a
+        loader polling it never reads it half written)."""
+        staged = self.folder / "interrupt.new"
+        staged.write_text(str(self.current or 0), encoding="utf-8")
+        os.replace(staged, self.folder / "interrupt")
 
     async def drain(self, limit: float = 2.0) -> None:
         """Let the pumps take everything the interpreter wrote before it answered."""

@@ -152,6 +152,10 @@ class SessionKernel(BackendKernel):
             serving.cancel()
         await session.drain()
         self.relay.flush()
+        if self.interrupted and answer.get("status") == "ok":
+            # The interpreter lost the interrupt (libc's system() ignores SIGINT while it waits, a
+            # read woken by our newline returns normally): the cell still ends as interrupted.
+            return CellResult.interrupted()
         return self._cell_result(answer)
 
     async def _after_death(self, session: InterpreterSession, ended: SessionEnded) -> CellResult:

@@ -114,6 +114,35 @@ class ProcessMonitor:
             await asyncio.to_thread(self.snapshot)
             await asyncio.sleep(self.interval)
 
+    def descendants(self, pid: int, start_time: float | None = None) -> list[int]:
+        """Remembered descendants of ``pid`` (started at ``start_time``) that still run (same pid *and* start time).
+
+        Why: a kernel's programs that dropped their environment carry no launch
+        marker, and once the kernel is gone they are reparented to init; the
+        snapshots still know whose they were. Each snapshot's parent links are
+        followed within that snapshot only, so a reused pid never mixes trees.
+        """
+        found: dict[int, float] = {}
+        for table in list(self.snapshots):
+            root = table.get(pid)
+            if root is None or (start_time is not None and root.start_time != start_time):
+                continue
+            children: dict[int, list[int]] = {}
+            for info in table.values():
+                children.setdefault(info.ppid, []).append(info.pid)
+            todo = list(children.get(pid, []))
+            while todo:
+                current = todo.pop()
+                if current not in found and current != pid:
+                    found[current] = table[current].start_time
+                    todo.extend(children.get(current, []))
+        alive = []
+        for child, start in found.items():
+            now = read_process(child)
+            if now is not None and now.start_time == start:
+                alive.append(child)
+        return alive
+
     def report_vanished(self) -> list[dict]:
         """Processes remembered but gone now (biggest RSS first), each with its parent chain; logged."""
         now = process_table()

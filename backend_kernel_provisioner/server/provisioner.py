@@ -6,7 +6,12 @@
                    script and its services all see.
 ``post_launch``    runs the bootstrap script, then starts services and model servers
                    once per kernel (they survive restarts).
-``cleanup``        stops the sidecar when the kernel really shuts down.
+``cleanup``        kills every process the launch left (its launch marker, see
+                   :mod:`~backend_kernel_provisioner.common.leftovers`); stops the
+                   sidecar when the kernel really shuts down.
+
+The first launch in a server process also sweeps what dead owners left: processes
+carrying their launch markers, our temp folders and the connection files they name.
 
 Settings are in :mod:`.traits`; services, models and the control channel are
 the kernel's :class:`~backend_kernel_provisioner.sidecar.sidecar.Sidecar`.
@@ -14,21 +19,27 @@ the kernel's :class:`~backend_kernel_provisioner.sidecar.sidecar.Sidecar`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
 
+from backend_kernel_provisioner.common import leftovers
 from backend_kernel_provisioner.common.events import Subscription
 from backend_kernel_provisioner.server.bootstrap import run_bootstrap_script
 from backend_kernel_provisioner.server.environment import build_child_environment, language_bin_dirs, language_variables
-from backend_kernel_provisioner.server.process_monitor import ProcessMonitor
+from backend_kernel_provisioner.server.process_monitor import ProcessMonitor, read_process
 from backend_kernel_provisioner.server.traits import BackendProvisionerTraits
 from backend_kernel_provisioner.sidecar.models.definitions import ModelInfo, load_model_definition
 from backend_kernel_provisioner.sidecar.models.runner import ModelServiceRunner
 from backend_kernel_provisioner.sidecar.services.manager import ServiceManager
+from backend_kernel_provisioner.sidecar.services.reaper import REAPER
 from backend_kernel_provisioner.sidecar.sidecar import Sidecar
+
+#: Seconds between SIGTERM and SIGKILL for what a stopped kernel left running.
+LEFTOVER_GRACE = 1.0
 
 
 class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # type: ignore[metaclass]
@@ -45,6 +56,9 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
         self._call_env: dict[str, str] = {}
         self._control_env: dict[str, str] = {}
         self.process_monitor: ProcessMonitor | None = None
+        #: ``BACKEND_KERNEL_LAUNCH`` of the current launch: every process it starts carries it.
+        self.launch_marker = ""
+        self._kernel_start: float | None = None
 
     # -- configuration from start_kernel() -----------------------------------------
 
@@ -62,6 +76,10 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
         self._apply_call_options(kwargs)
         self._models_pre_launch()
         self.bootstrap_exit_code = None
+        await self._sweep_stale()
+        self.launch_marker = leftovers.new_launch_marker()
+        self._kernel_start = None
+        REAPER.watch_launches(leftovers.owner_prefix())  # our death takes the marked processes too
         # A call-time env is usually the server's environment plus a few variables: only those
         # differences are the caller's, and they win over the environ file (see _finalize_env).
         call_env = kwargs.pop("env", None) or {}
@@ -92,12 +110,16 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
         if self.kernel_id:
             final["BACKEND_KERNEL_ID"] = str(self.kernel_id)
         final.update(self._control_env)
+        # Services and the bootstrap script outlive a launch: only the kernel's own tree is marked.
+        self.child_env = dict(final)
+        if self.launch_marker:
+            final[leftovers.LAUNCH_ENV] = self.launch_marker
         env.clear()
         env.update(final)
-        self.child_env = dict(final)
 
     async def post_launch(self, **kwargs: Any) -> None:
         await super().post_launch(**kwargs)
+        self._record_launch()
         self.bootstrap_exit_code = await run_bootstrap_script(
             self.bootstrap_script, cwd=kwargs.get("cwd"), env=self.child_env,
             timeout=self.bootstrap_timeout, log=self.log,
@@ -108,7 +130,14 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
         self._start_process_monitor()
 
     async def cleanup(self, restart: bool = False) -> None:
+        """Runs after every stop: ``shutdown_kernel`` (``now`` or not), a restart, a kernel that died.
+
+        The launch's processes go in every case (``kill()`` is no place for it: jupyter_client
+        passes ``restart=False`` there even on a restart); services and models only when the
+        kernel really shuts down.
+        """
         await super().cleanup(restart=restart)
+        await self._reap_launch()
         if not restart:
             sidecar, self._sidecar = self._sidecar, None
             if sidecar is not None:
@@ -116,6 +145,42 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
             if self.process_monitor is not None:
                 await self.process_monitor.release()
                 self.process_monitor = None
+
+    # -- nothing of a launch outlives it -----------------------------------------------------
+
+    async def _sweep_stale(self) -> None:
+        """Once per server process: what dead owners left (marked processes, folders, connection files)."""
+        found = await asyncio.to_thread(leftovers.sweep_once)
+        if found and (found["processes"] or found["folders"]):
+            self.log.info("swept what dead kernel owners left: %d processes, folders %s",
+                          len(found["processes"]), ", ".join(found["folders"]) or "none")
+
+    def _record_launch(self) -> None:
+        """Note the kernel's start time (for the process monitor) and its connection file (for the sweep)."""
+        if self.pid:
+            info = read_process(self.pid)
+            self._kernel_start = info.start_time if info is not None else None
+        connection_file = getattr(self.parent, "connection_file", "")
+        if connection_file and self._sidecar is not None:
+            leftovers.note(self._sidecar.control.folder, connection_file=os.path.abspath(connection_file))
+
+    async def _reap_launch(self) -> None:
+        """Kill what the stopped launch left (marked processes, the kernel's remembered descendants);
+        remove the kernel's work folder if it could not."""
+        marker, monitor, pid, start = self.launch_marker, self.process_monitor, self.pid, self._kernel_start
+        if not marker:
+            return
+
+        def reap() -> list[int]:
+            extra = monitor.descendants(pid, start) if monitor is not None and pid else []
+            killed = leftovers.terminate_marked(marker.__eq__, LEFTOVER_GRACE, extra)
+            if pid:  # a killed kernel could not remove its work folder
+                leftovers.remove_stale_folders(owner=pid)
+            return killed
+
+        killed = await asyncio.to_thread(reap)
+        if killed:
+            self.log.info("kernel %s left %d processes running; killed: %s", self.kernel_id, len(killed), killed)
 
     def _resolve_spec_path(self, path: str) -> str:
         """A relative path in a kernelspec's config is relative to the kernelspec's folder."""
@@ -167,6 +232,7 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
             command_timeout=self.prestart_command_timeout,
             log_max_bytes=self.service_log_max_bytes,
             log_backups=self.service_log_backups,
+            bind_address=self.service_bind_address,
         )
 
     # -- model services: started once per kernel, health-checked across restarts ----------

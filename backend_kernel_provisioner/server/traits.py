@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import sys
 
-from traitlets import Bool, Dict, Float, Int, List, Unicode, default
+from traitlets import Bool, Dict, Float, Int, List, TraitError, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
+
+from backend_kernel_provisioner.sidecar.services.ports import check_bind_address
 
 
 def _env_or(name: str, fallback: str) -> str:
@@ -21,6 +23,14 @@ def _env_or(name: str, fallback: str) -> str:
 def _existing(path: str) -> str:
     """The runner's container path as a default only where it exists."""
     return path if os.path.exists(path) else ""
+
+
+def _bind_address(value: str, where: str) -> str:
+    """An IP literal to listen on (dynamic defaults are not validated by traitlets: check both)."""
+    try:
+        return check_bind_address(value)
+    except ValueError as exc:
+        raise TraitError(f"{where}: {exc}") from None
 
 
 class BackendProvisionerTraits(LoggingConfigurable):
@@ -83,6 +93,11 @@ class BackendProvisionerTraits(LoggingConfigurable):
         help="Built-in services (sshd, ttyd) started with the kernel when their programs exist "
         "(env: BACKEND_INTRINSIC_SERVICES, comma-separated; default sshd,ttyd where /etc/backend.ai exists).",
     )
+    service_bind_address = Unicode(
+        config=True,
+        help="IP address the intrinsic services (sshd, ttyd) listen on; 127.0.0.1 keeps them to this machine, "
+        "0.0.0.0 opens them on every interface (env: BACKEND_SERVICE_BIND_ADDRESS; default 127.0.0.1).",
+    )
     autostart_wait = Bool(
         True, config=True, help="Wait in the launch for auto-started services to be ready (else start them behind)."
     )
@@ -121,6 +136,14 @@ class BackendProvisionerTraits(LoggingConfigurable):
         config=True,
         help="Restart a model server that has been unhealthy for this many seconds (0: never).",
     )
+
+    @default("service_bind_address")
+    def _default_service_bind_address(self) -> str:
+        return _bind_address(_env_or("BACKEND_SERVICE_BIND_ADDRESS", "127.0.0.1"), "BACKEND_SERVICE_BIND_ADDRESS")
+
+    @validate("service_bind_address")
+    def _check_service_bind_address(self, proposal: dict) -> str:
+        return _bind_address(proposal["value"], "service_bind_address")
 
     @default("model_definition")
     def _default_model_definition(self) -> str:

@@ -19,12 +19,11 @@ import json
 import logging
 import os
 import secrets
-import shutil
-import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from backend_kernel_provisioner.common.control import MAX_REQUEST, SOCKET_ENV, TOKEN_ENV
+from backend_kernel_provisioner.common.leftovers import make_private_dir, remove_private_dir
 
 Handler = Callable[..., Any | Awaitable[Any]]
 
@@ -51,7 +50,7 @@ class ControlServer:
     async def start(self) -> None:
         if self._server is not None:
             return
-        self.folder = tempfile.mkdtemp(prefix="bkp-ctl-")  # mode 0700
+        self.folder = make_private_dir("bkp-ctl-")  # mode 0700, with its owner record for the sweep
         self.path = os.path.join(self.folder, "control.sock")
         self._server = await asyncio.start_unix_server(self._serve, path=self.path, limit=MAX_REQUEST)
         os.chmod(self.path, 0o600)
@@ -62,7 +61,7 @@ class ControlServer:
             await self._server.wait_closed()
             self._server = None
         if self.folder:
-            shutil.rmtree(self.folder, ignore_errors=True)
+            remove_private_dir(self.folder)
             self.folder = self.path = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from backend_kernel_provisioner.common.languages import LANGUAGES
 from backend_kernel_provisioner.kernels.process import ChildProcess
 from backend_kernel_provisioner.kernels.session import SessionKernel
@@ -17,8 +15,8 @@ LUA_KEYWORDS = (
 
 class LuaKernel(SessionKernel):
     """The Lua recipe. The standalone interpreter resets SIGINT to its default action after the
-    first one, so cells are interrupted by a flag file the loader's hook watches, and only the
-    programs the cell started get SIGINT."""
+    first one, so cells are interrupted by a flag file the loader's hook watches (and every blocking
+    call it wraps, when it returns), and only the programs the cell started get SIGINT."""
 
     spec = LANGUAGES["lua"]
 
@@ -34,7 +32,7 @@ class LuaKernel(SessionKernel):
     def interrupt_session(self, child: ChildProcess) -> None:
         session = self.interp_session
         if session is not None:
-            (Path(session.folder) / "interrupt").touch()
+            session.raise_interrupt_flag()
         self.signal_user_processes(child)
 
 

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from backend_kernel_provisioner.common.languages import LANGUAGES
 from backend_kernel_provisioner.kernels.figures import FiguresAfterCells
+from backend_kernel_provisioner.kernels.process import ChildProcess
 from backend_kernel_provisioner.kernels.session import SessionKernel
 
 R_KEYWORDS = (
@@ -32,7 +33,11 @@ class RLanguage:
 class RKernel(RLanguage, FiguresAfterCells, SessionKernel):
     """The R recipe. The loader is R's user profile, so R's console (``readline()``) is the user's
     stdin; the last visible value is the cell's result; plots come back as PNG ``display_data``;
-    completion is R's own completer (``utils:::.completeToken``)."""
+    completion is R's own completer (``utils:::.completeToken``).
+
+    Interrupt: SIGINT, plus the session's flag file. R only acts on SIGINT at its next interrupt
+    check, and ``system()`` ignores it while it waits; the loader checks both right after every
+    blocking call it wraps (``readline``, ``system``, ``system2``) and at the cell's end."""
 
     spec = LANGUAGES["r"]
 
@@ -42,6 +47,12 @@ class RKernel(RLanguage, FiguresAfterCells, SessionKernel):
         # env(1) execs R with the loader as its user profile (only this session, not batch Rscript runs).
         return ["env", f"R_PROFILE_USER={loader}", program, "--no-save", "--no-restore", "--no-site-file",
                 "--no-environ", "--quiet", "--no-echo", "--interactive", "--no-readline"]
+
+    def interrupt_session(self, child: ChildProcess) -> None:
+        session = self.interp_session
+        if session is not None:
+            session.raise_interrupt_flag()
+        super().interrupt_session(child)
 
 
 kernel_class = RKernel

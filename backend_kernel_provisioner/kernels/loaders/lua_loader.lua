@@ -1,7 +1,8 @@
 -- Loader of the Lua session kernel (protocol: backend_kernel_provisioner/kernels/session.py).
 -- Globals persist between cells (locals of a chunk end with it: that is Lua). A cell that is an
--- expression shows its value, as in Lua's own REPL. Interrupt: the kernel creates the file
--- "interrupt" in the session folder; a count hook notices it and raises an error in the cell.
+-- expression shows its value, as in Lua's own REPL. Interrupt: the kernel writes the cell's request
+-- id to the file "interrupt" in the session folder; a count hook, and every blocking call on its
+-- return, notice it and raise an error in the cell.
 local cells = assert(io.open(os.getenv("BACKEND_SESSION_CELLS"), "r"))
 local status = assert(io.open(os.getenv("BACKEND_SESSION_STATUS"), "w"))
 local flag = os.getenv("BACKEND_SESSION_DIR") .. "/interrupt"
@@ -39,32 +40,84 @@ end
 
 local INTERRUPT = setmetatable({}, { __tostring = function() return "interrupted" end })
 local interrupted = false
+local current = nil  -- id of the running cell; nil outside cells (the loader's own reads)
+local methods = getmetatable(io.stdin).__index
+local raw = { read = methods.read, lines = methods.lines, close = methods.close }
 
+-- The flag names the request it interrupts; one naming another request is stale.
 local function watch()
-  if interrupted then error(INTERRUPT) end
+  if current == nil then return end
+  if interrupted then error(INTERRUPT, 0) end
   local found = io.open(flag, "r")
   if found then
-    found:close()
-    os.remove(flag)
-    interrupted = true
-    error(INTERRUPT)
+    local named = raw.read(found, "a")
+    raw.close(found)
+    if named == tostring(current) then
+      os.remove(flag)
+      interrupted = true
+      error(INTERRUPT, 0)
+    end
   end
 end
 
+-- The count hook never runs while a C function blocks: os.execute (libc's system() ignores SIGINT,
+-- so the killed command just returns), a read woken by the kernel's newline, pclose. Each of them
+-- checks the flag when it returns, so nothing after it runs. Their own errors keep the wording
+-- and the position (the cell's line) of an unwrapped call.
+local function rethrow(e, name, method, level)
+  if type(e) ~= "string" then error(e, 0) end
+  e = e:gsub("^[^\n]-lua_loader%.lua:%d+: ", "")
+  e = e:gsub("^bad argument #(%d+) to '%?'", function(n)
+    return string.format("bad argument #%d to '%s'", method and n - 1 or n, name)
+  end)
+  error(e, level)
+end
+
+-- level: where the cell's call is, seen from rethrow (3 when the wrapper tail-calls call_checked).
+local function call_checked(name, method, level, original, ...)
+  local results = table.pack(pcall(original, ...))
+  watch()
+  if not results[1] then rethrow(results[2], name, method, level) end
+  return table.unpack(results, 2, results.n)
+end
+
+local function checked(name, original, method)
+  return function(...) return call_checked(name, method, 3, original, ...) end
+end
+
+local function checked_lines(name, original, method)
+  return function(...)
+    local iterator = call_checked(name, method, 4, original, ...)
+    return function(...) return call_checked(name, false, 3, iterator, ...) end
+  end
+end
+
+os.execute = checked("execute", os.execute)
+io.read = checked("read", io.read)
+io.lines = checked_lines("lines", io.lines)
+methods.read = checked("read", methods.read, true)
+methods.close = checked("close", methods.close, true)
+methods.lines = checked_lines("lines", methods.lines, true)
+
 local function run(id, code)
-  os.remove(flag)
   interrupted = false
   local chunk, err = load("return " .. code, "=cell", "t", _ENV)
   if not chunk then chunk, err = load(code, "=cell", "t", _ENV) end
   if not chunk then
     return report({ id = id, status = "error", ename = "SyntaxError", evalue = err, exit_code = 1 })
   end
+  current = id
   debug.sethook(watch, "", 1000000)
   local results = table.pack(xpcall(chunk, function(e)
     if e == INTERRUPT then return e end
     return { message = tostring(e), traceback = debug.traceback(tostring(e), 2) }
   end))
   debug.sethook()
+  if results[1] then  -- an interrupt the cell outran still ends it as interrupted
+    local checked_ok, e = pcall(watch)
+    if not checked_ok then results = table.pack(false, e) end
+  end
+  current = nil
   interrupted = false
   if not results[1] then
     local e = results[2]

@@ -12,6 +12,42 @@ local({
   cells <- file(Sys.getenv("BACKEND_SESSION_CELLS"), open = "r", blocking = TRUE, raw = TRUE)
   status <- file(Sys.getenv("BACKEND_SESSION_STATUS"), open = "w", blocking = TRUE, raw = TRUE)
   figures <- 0L
+  flag <- file.path(folder, "interrupt")
+  current_id <- 0L
+
+  # Interrupts. R acts on SIGINT only at its next interrupt check (not inside a blocked read), and
+  # system() ignores it while the command runs; so the kernel also writes the request's id to the
+  # flag file, and the loader checks both right after each blocking call it wraps and at the end
+  # of the cell. The condition raised is the one R's own Ctrl-C raises.
+  check_interrupt <- function() {
+    Sys.sleep(0)  # a pending SIGINT fires here
+    if (file.exists(flag)) {
+      named <- tryCatch(readLines(flag, warn = FALSE), error = function(e) character(0))
+      if (identical(named, as.character(current_id))) {
+        unlink(flag)
+        signalCondition(structure(class = c("interrupt", "condition"), list(message = "interrupted", call = NULL)))
+      }
+    }
+  }
+  interrupted_answer <- function(id) {
+    list(id = id, status = "error", ename = "KeyboardInterrupt", evalue = "interrupted", exit_code = 130)
+  }
+  replace_in_base <- function(name, value) {
+    for (where in list(baseenv(), .BaseNamespaceEnv)) {
+      unlockBinding(name, where)
+      assign(name, value, envir = where)
+      lockBinding(name, where)
+    }
+  }
+  checking_after <- function(original) {
+    force(original)
+    function(...) {
+      shown <- withVisible(original(...))
+      check_interrupt()
+      if (shown$visible) shown$value else invisible(shown$value)
+    }
+  }
+  for (name in c("system", "system2")) replace_in_base(name, checking_after(get(name, envir = baseenv())))
 
   # Plots go to PNG files the kernel publishes as image/png after the cell.
   options(device = function(...) {
@@ -27,13 +63,10 @@ local({
     cat(prompt)
     flush(stdout())
     line <- readLines(user_stdin, n = 1, warn = FALSE)
+    check_interrupt()  # the kernel wakes an interrupted read with an empty line
     if (length(line) == 0) "" else line
   }
-  for (where in list(baseenv(), .BaseNamespaceEnv)) {
-    unlockBinding("readline", where)
-    assign("readline", readline, envir = where)
-    lockBinding("readline", where)
-  }
+  replace_in_base("readline", readline)
 
   quote_json <- function(s) {
     s <- enc2utf8(as.character(s))
@@ -82,6 +115,8 @@ local({
   }
 
   run <- function(id, text) {
+    current_id <<- id
+    tryCatch(Sys.sleep(0), interrupt = function(e) NULL)  # a late SIGINT meant for the previous cell
     answer <- tryCatch({
       expressions <- tryCatch(parse(text = text, keep.source = FALSE), error = function(e) {
         structure(list(message = sub("^<text>:", "line ", conditionMessage(e))), class = "parse_failure")
@@ -101,13 +136,14 @@ local({
             }
           }
         }
+        check_interrupt()  # an interrupt R has not acted on yet still ends the cell as interrupted
         if (is.null(result)) list(id = id, status = "ok") else list(id = id, status = "ok", result = result)
       }
-    }, interrupt = function(e) {
-      list(id = id, status = "error", ename = "KeyboardInterrupt", evalue = "interrupted", exit_code = 130)
-    }, error = function(e) error_answer(id, e))
-    tryCatch(close_figures(), error = function(e) NULL)
-    report(answer)
+    }, interrupt = function(e) interrupted_answer(id), error = function(e) error_answer(id, e))
+    suspendInterrupts({
+      tryCatch(close_figures(), error = function(e) NULL)
+      report(answer)
+    })
   }
 
   complete <- function(id, text) {
@@ -121,16 +157,24 @@ local({
     report(list(id = id, status = "ok", matches = I(completion$matches), token = completion$token))
   }
 
+  # One request; an interrupt escaping it (between a cell's handlers) still gets its answer, so the
+  # loop (and the session) never ends on an interrupt.
+  serve <- function(line) {
+    parts <- regmatches(line, regexec("^([0-9]+) ([a-z]+) (.*)$", line))[[1]]
+    if (length(parts) != 4) return(invisible())
+    id <- as.integer(parts[2])
+    tryCatch({
+      text <- paste(readLines(parts[4], warn = FALSE, encoding = "UTF-8"), collapse = "\n")
+      if (parts[3] == "run") run(id, text) else if (parts[3] == "complete") complete(id, text)
+    }, interrupt = function(e) suspendInterrupts(report(interrupted_answer(id))))
+  }
+
   report(list(status = "ready"))
   repeat {
     line <- tryCatch(readLines(cells, n = 1), interrupt = function(e) character(0), error = function(e) NULL)
     if (is.null(line)) break
     if (length(line) == 0) next
-    parts <- regmatches(line, regexec("^([0-9]+) ([a-z]+) (.*)$", line))[[1]]
-    if (length(parts) != 4) next
-    text <- paste(readLines(parts[4], warn = FALSE, encoding = "UTF-8"), collapse = "\n")
-    id <- as.integer(parts[2])
-    if (parts[3] == "run") run(id, text) else if (parts[3] == "complete") complete(id, text)
+    tryCatch(serve(line), interrupt = function(e) NULL)
   }
   quit(save = "no", status = 0)
 })

@@ -7,6 +7,9 @@ field (our other kernels set it too): 0 when the cell succeeded, the code of
 
 from __future__ import annotations
 
+import inspect
+import logging
+import threading
 from typing import Any
 
 from ipykernel.ipkernel import IPythonKernel
@@ -53,6 +56,26 @@ class BackendPythonKernel(AbortQueuedBeforeReply, IPythonKernel):
         self.abort_queued_if_error(reply, silent)
         return reply
 
+    # input() and getpass() interrupted: IPython renders a traceback by parsing the source of every
+    # frame in it, and ipykernel's kernelbase.py (1,500 lines) made the first interrupt of an input()
+    # take 0.1 s idle and most of a second on a busy machine. The same KeyboardInterrupt, raised
+    # afresh here, leaves ipykernel's frames out (and shows the user's line, not ipykernel's).
+
+    def raw_input(self, prompt: str = "") -> str:
+        return _interrupt_without_kernel_frames(super().raw_input, prompt)
+
+    def getpass(self, *args: Any, **kwargs: Any) -> str:
+        return _interrupt_without_kernel_frames(super().getpass, *args, **kwargs)
+
+
+def _interrupt_without_kernel_frames(read: Any, *args: Any, **kwargs: Any) -> str:
+    """``read(...)``; its KeyboardInterrupt is raised again here, carrying no frame below this one."""
+    try:
+        return str(read(*args, **kwargs))
+    except KeyboardInterrupt as exc:
+        interrupted = KeyboardInterrupt(*exc.args)
+    raise interrupted
+
 
 class BackendPythonKernelApp(IPKernelApp):
     """The kernel application with our kernel class and IPython extension."""
@@ -63,6 +86,25 @@ class BackendPythonKernelApp(IPKernelApp):
         if EXTENSION not in self.extensions:
             self.extensions = [*self.extensions, EXTENSION]
         super().init_kernel()
+        warm_traceback_renderer()
+
+
+def warm_traceback_renderer() -> None:
+    """Pay now, in the background, what IPython's first traceback costs: importing stack_data,
+    compiling pygments' Python lexer (stack_data makes a lexer subclass per traceback, whose regexes
+    then come from ``re``'s cache) and inspect's file-to-module map. Otherwise the first interrupt
+    (or error) of a session waits for it: about 80 ms idle, several times that on a busy machine."""
+    def warm() -> None:
+        try:
+            import stack_data  # noqa: F401
+            from pygments.lexers import get_lexer_by_name
+
+            type("WarmLexer", (type(get_lexer_by_name("python3")),), {})(stripnl=False)
+            inspect.getmodule(inspect.currentframe())
+        except Exception:  # only a speed-up: the renderer works without it
+            logging.getLogger(__name__).debug("could not warm the traceback renderer", exc_info=True)
+
+    threading.Thread(target=warm, name="warm-traceback-renderer", daemon=True).start()
 
 
 def main() -> None:

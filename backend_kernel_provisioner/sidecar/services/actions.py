@@ -132,7 +132,9 @@ class PrestartRunner:
         except OSError as exc:
             raise ActionError(f"{self.source}: {where}: cannot run {argv[0]!r}: {exc.strerror or exc}") from None
         try:
-            out, err = await asyncio.wait_for(proc.communicate(), self.command_timeout)
+            out, err = await asyncio.wait_for(_communicate_capped(proc), self.command_timeout)
+        except OutputTooLarge as exc:
+            raise ActionError(f"{self.source}: {where}: {argv[0]!r} {exc}") from None
         except asyncio.TimeoutError:
             signal_group(proc.pid, signal.SIGKILL)
             await proc.wait()
@@ -152,6 +154,56 @@ class PrestartRunner:
         if proc.returncode:
             self.log(logging.WARNING, f"{self.source}: {where}: {argv[0]!r} exited with code {proc.returncode}")
         return result
+
+
+#: A prestart command's output becomes template values: more than this is a mistake (or an attack
+#: on the server's memory), refused instead of read into memory.
+MAX_COMMAND_OUTPUT = 1024 * 1024
+
+
+class OutputTooLarge(Exception):
+    """A prestart command printed more than :data:`MAX_COMMAND_OUTPUT` on one stream."""
+
+
+async def _read_capped(stream: asyncio.StreamReader | None, name: str) -> bytes:
+    if stream is None:
+        return b""
+    data = await stream.read(MAX_COMMAND_OUTPUT + 1)
+    while data and len(data) <= MAX_COMMAND_OUTPUT:
+        more = await stream.read(MAX_COMMAND_OUTPUT + 1 - len(data))
+        if not more:
+            break
+        data += more
+    if len(data) > MAX_COMMAND_OUTPUT:
+        raise OutputTooLarge(f"printed more than {MAX_COMMAND_OUTPUT // 1024} KiB on {name}")
+    return data
+
+
+async def _communicate_capped(proc: asyncio.subprocess.Process) -> tuple[bytes, bytes]:
+    """``communicate()`` that stops at the cap: the command's group is killed and its pipes drained.
+
+    Draining matters: a reader that stopped with a full buffer pauses its pipe,
+    and ``proc.wait()`` would then wait for an end of file nobody reads.
+    """
+    readers = [asyncio.ensure_future(_read_capped(proc.stdout, "stdout")),
+               asyncio.ensure_future(_read_capped(proc.stderr, "stderr"))]
+    try:
+        out, err = await asyncio.gather(*readers)
+    except BaseException:
+        signal_group(proc.pid, signal.SIGKILL)
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        await asyncio.gather(_drain(proc.stdout), _drain(proc.stderr))
+        await proc.wait()
+        raise
+    await proc.wait()
+    return out, err
+
+
+async def _drain(stream: asyncio.StreamReader | None) -> None:
+    while stream is not None and await stream.read(1 << 16):
+        pass
 
 
 async def run_prestart_actions(

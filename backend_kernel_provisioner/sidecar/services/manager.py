@@ -14,14 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from backend_kernel_provisioner.common.events import EventBus, Subscription
+from backend_kernel_provisioner.common.leftovers import make_private_dir, remove_private_dir
 from backend_kernel_provisioner.sidecar.services.actions import run_prestart_actions
 from backend_kernel_provisioner.sidecar.services.definitions import (
     Readiness,
@@ -30,12 +29,19 @@ from backend_kernel_provisioner.sidecar.services.definitions import (
     ServiceDefinitionError,
     expand,
     load_definitions,
+    name_problem,
     parse_readiness,
     parse_restart,
 )
-from backend_kernel_provisioner.sidecar.services.intrinsic import DEFAULT_PORTS, RECIPES, NotAvailable
+from backend_kernel_provisioner.sidecar.services.intrinsic import (
+    DEFAULT_PORTS,
+    RECIPES,
+    Credential,
+    NotAvailable,
+    access_info,
+)
 from backend_kernel_provisioner.sidecar.services.logs import RotatingLog
-from backend_kernel_provisioner.sidecar.services.ports import PortInUse
+from backend_kernel_provisioner.sidecar.services.ports import LOOPBACK, PortInUse
 from backend_kernel_provisioner.sidecar.services.requests import StartRefused, caller_arguments, caller_env, command_of
 from backend_kernel_provisioner.sidecar.services.supervised import SupervisedService
 
@@ -58,6 +64,8 @@ class ManagerContext:
     command_timeout: float = 30.0
     log_max_bytes: int = 5 * 1024 * 1024
     log_backups: int = 2
+    #: Where the intrinsic services (sshd, ttyd) listen (the provisioner's ``service_bind_address``).
+    bind_address: str = LOOPBACK
 
 
 
@@ -73,9 +81,11 @@ class ServiceManager:
         self.definition_errors: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._own_work_dir = work_dir is None  # made here, so removed by close()
-        self.work_dir = work_dir or tempfile.mkdtemp(prefix="bkp-services-")
+        self.work_dir = work_dir or make_private_dir("bkp-services-")  # with its owner record
         os.chmod(self.work_dir, 0o700)
         self.log_dir = os.path.join(self.work_dir, "logs")
+        #: ttyd's basic-auth credential: one per kernel (this manager lives as long as the kernel).
+        self.credential = Credential.generate()
         self.closed = False
 
     def configure(self, **changes: Any) -> None:
@@ -94,24 +104,35 @@ class ServiceManager:
         return good
 
     def get_apps(self, name: str | None = None) -> list[dict[str, Any]]:
-        """The runner's ``get-apps``: ``{name, url_template?, allowed_arguments?, allowed_envs?}``."""
+        """The runner's ``get-apps``: ``{name, url_template?, allowed_arguments?, allowed_envs?}`` per definition,
+        then each running intrinsic service's ``{name, host, ports, url_template?, credential?}``."""
         defs = self.definitions()
-        return [d.app_info() for n, d in sorted(defs.items()) if name is None or n == name]
+        apps = [d.app_info() for n, d in sorted(defs.items()) if name is None or n == name]
+        return apps + [self._access(n) for n in sorted(self._started_intrinsics()) if name is None or n == name]
+
+    def _started_intrinsics(self) -> list[str]:
+        return [n for n, svc in self.services.items() if svc.kind == "intrinsic" and svc.active]
+
+    def _access(self, name: str) -> dict[str, Any]:
+        """Where an intrinsic service listens and how to log in (ttyd's credential)."""
+        svc = self.services[name]
+        return access_info(name, svc.host, svc.ports, self.credential)
 
     # -- state --------------------------------------------------------------------------------
 
     def status(self, name: str) -> dict[str, Any]:
         svc = self.services.get(name)
-        if svc is None:
-            return {"name": name, "status": "unknown", "error": self.definition_errors.get(name)}
-        return svc.info()
+        if svc is None:  # ``invalid``: a definition file that failed to load, with its error
+            error = self.definition_errors.get(name)
+            return {"name": name, "status": "invalid" if error else "unknown", "error": error}
+        return {**svc.info(), **self._access(name)} if name in self._started_intrinsics() else svc.info()
 
     def statuses(self) -> list[dict[str, Any]]:
         return [svc.info() for svc in self.services.values()]
 
     def list_services(self) -> list[dict[str, Any]]:
-        """Apps (definitions and intrinsic recipes) with their current status."""
-        names = sorted({*self.definitions(), *RECIPES, *self.services})
+        """Apps (definitions and intrinsic recipes) with their current status; bad files with their error."""
+        names = sorted({*self.definitions(), *RECIPES, *self.services, *self.definition_errors})
         return [{**self.status(n), "name": n} for n in names]
 
     def read_log(self, name: str, tail: int | None = None) -> str:
@@ -135,6 +156,9 @@ class ServiceManager:
 
     def _new_service(self, name: str, kind: str) -> SupervisedService:
         """A fresh record for ``name`` (a previous one's log file is closed, its file kept)."""
+        problem = name_problem(name)
+        if problem is not None:  # callers check first: the name becomes a file name below
+            raise ValueError(problem)
         old = self.services.get(name)
         if old is not None:
             old.close()
@@ -168,6 +192,8 @@ class ServiceManager:
         name = str(info.get("name") or "")
         if not name:
             return {"status": "failed", "error": "start-service needs a name"}
+        if name_problem(name):
+            return {"status": "failed", "error": name_problem(name)}
         protocol = info.get("protocol") or "tcp"
         if protocol == "preopen":
             self._new_service(name, "preopen").set_status("started")
@@ -223,16 +249,19 @@ class ServiceManager:
 
     async def _start_intrinsic(self, name: str, info: Mapping[str, Any]) -> dict[str, Any]:
         svc = self._new_service(name, "intrinsic")
+        svc.host = self.context.bind_address
         try:
             svc.reserve(_requested_ports({"port": info.get("port") or DEFAULT_PORTS[name], "ports": info.get("ports")}))
-            launch = await RECIPES[name](svc.ports[0], self.service_env(), self.work_dir)
+            launch = await RECIPES[name](svc.ports[0], self.service_env(), self.work_dir,
+                                         bind_address=svc.host, credential=self.credential)
         except NotAvailable as exc:
             return {**svc.fail(str(exc), status="not-available"), "not_available": True}
         except (OSError, RuntimeError) as exc:
             return svc.fail(f"{name}: {exc}")
         svc.restart, svc.readiness = self._policy_for(name, RestartPolicy(), Readiness())
         svc.argv, svc.env, svc.cwd = launch.argv, {**self.service_env(), **launch.env}, launch.cwd
-        return await svc.start()
+        result = await svc.start()
+        return {**result, **self._access(name)} if result["status"] == "started" else result
 
     async def start_process(
         self,
@@ -252,6 +281,8 @@ class ServiceManager:
         ``env`` defaults to the kernel's child environment; ports are only waited for
         when ``wait_for_port`` is true.  Returns like :meth:`start_service`.
         """
+        if name_problem(name):
+            return {"status": "failed", "error": name_problem(name)}
         async with self._lock(name):
             current = self.services.get(name)
             if current is not None and current.active:
@@ -271,6 +302,8 @@ class ServiceManager:
 
     async def shutdown_service(self, name: str) -> dict[str, Any]:
         """SIGTERM the service's process group, SIGKILL after the grace period."""
+        if name_problem(name):
+            return {"status": "failed", "error": name_problem(name)}
         svc = self.services.get(name)
         if svc is None:
             return {"status": "failed", "error": f"no service named {name!r}"}
@@ -289,7 +322,7 @@ class ServiceManager:
         for svc in self.services.values():
             svc.close()
         if self._own_work_dir:
-            shutil.rmtree(self.work_dir, ignore_errors=True)
+            remove_private_dir(self.work_dir)
 
 
 def _requested_ports(info: Mapping[str, Any]) -> list[int]:

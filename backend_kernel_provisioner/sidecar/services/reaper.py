@@ -1,4 +1,4 @@
-"""The reaper: no service process group outlives the process that hosts the sidecar.
+"""The reaper: no service process group, and no process of a kernel, outlives the process that hosts the sidecar.
 
 Services run in their own sessions (the recipe of
 :mod:`backend_kernel_provisioner.common.childproc`), so PDEATHSIG only reaches
@@ -9,34 +9,56 @@ two things make sure nothing of a group outlives the host:
 * a tiny ``/bin/sh`` *reaper* (one per server process) reads ``+pgid``/``-pgid``
   lines from a pipe; when the pipe closes (the server died by any signal,
   even SIGKILL) it sends SIGTERM, then SIGKILL after a grace period, to every
-  group still registered.
+  group still registered;
+* a ``Mprefix`` line (:meth:`GroupReaper.watch_launches`) makes it do the same,
+  on that death, to every process whose ``BACKEND_KERNEL_LAUNCH`` marker starts
+  with ``prefix`` (this process's launch markers, see
+  :mod:`backend_kernel_provisioner.common.leftovers`): a kernel's background
+  programs, reparented to init, go promptly with their owner.
+
+The reaper itself never carries a launch marker, so a kernel stop never takes it.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import re
 import signal
 import subprocess
 import threading
 
 from backend_kernel_provisioner.common.childproc import signal_group
+from backend_kernel_provisioner.common.leftovers import LAUNCH_ENV
 
 REAPER_SCRIPT = r"""
 trap '' INT TERM HUP
 groups=" "
+marks=""
 while IFS= read -r line; do
   case "$line" in
     +*) groups="$groups${line#+} ";;
     -*) g=${line#-}; new=" "
         for x in $groups; do [ "$x" = "$g" ] || new="$new$x "; done
         groups=$new;;
+    M*) marks=${line#M};;
   esac
 done
-[ "$groups" = " " ] && exit 0
+[ "$groups" = " " ] && [ -z "$marks" ] && exit 0
+marked() {
+  [ -n "$marks" ] || return 0
+  grep -l -s -a -z -e "^$2=$marks" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3
+}
+hit() { for p in $2; do kill -$1 -$p 2>/dev/null; kill -$1 $p 2>/dev/null; done; }
 for g in $groups; do kill -TERM -$g 2>/dev/null; done
+hit TERM "$(marked "$@")"
 sleep "$1"
 for g in $groups; do kill -KILL -$g 2>/dev/null; done
+i=0
+while [ $i -lt 20 ]; do
+  pids=$(marked "$@"); [ -n "$pids" ] || break
+  hit KILL "$pids"; i=$((i + 1)); sleep 0.1
+done
 """
 
 
@@ -49,13 +71,15 @@ class GroupReaper:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
         self._owner = 0
+        self.launch_prefix = ""
 
     def _ensure(self) -> None:
         if self._proc is not None and self._owner == os.getpid() and self._proc.poll() is None:
             return
         self._owner = os.getpid()
         self._proc = subprocess.Popen(
-            ["/bin/sh", "-c", REAPER_SCRIPT, "reaper", str(self.grace)],
+            ["/bin/sh", "-c", REAPER_SCRIPT, "reaper", str(self.grace), LAUNCH_ENV],
+            env={k: v for k, v in os.environ.items() if k != LAUNCH_ENV},
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -65,6 +89,8 @@ class GroupReaper:
         assert self._proc.stdin is not None
         for pgid in self.groups:
             self._write(f"+{pgid}\n")
+        if self.launch_prefix:
+            self._write(f"M{self.launch_prefix}\n")
 
     def _write(self, line: str) -> None:
         assert self._proc is not None and self._proc.stdin is not None
@@ -79,6 +105,17 @@ class GroupReaper:
             self.groups.add(pgid)
             self._ensure()
             self._write(f"+{pgid}\n")
+
+    def watch_launches(self, prefix: str) -> None:
+        """On this process's death, also kill every process whose launch marker starts with ``prefix``."""
+        if not re.fullmatch(r"[0-9]+-[0-9]+-", prefix):
+            raise ValueError(f"launch marker prefix must be '<pid>-<start>-', got {prefix!r}")
+        with self._lock:
+            if self.launch_prefix == prefix and self._proc is not None and self._owner == os.getpid():
+                return
+            self.launch_prefix = prefix
+            self._ensure()
+            self._write(f"M{prefix}\n")
 
     def discard(self, pgid: int) -> None:
         with self._lock:
