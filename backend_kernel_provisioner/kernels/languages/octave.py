@@ -7,6 +7,7 @@ from pathlib import Path
 
 from backend_kernel_provisioner.common.languages import LANGUAGES
 from backend_kernel_provisioner.kernels.figures import FiguresAfterCells
+from backend_kernel_provisioner.kernels.process import ChildProcess
 from backend_kernel_provisioner.kernels.session import SessionKernel
 
 OCTAVE_KEYWORDS = (
@@ -20,7 +21,10 @@ OCTAVE_KEYWORDS = (
 class OctaveKernel(FiguresAfterCells, SessionKernel):
     """The Octave recipe: cells are ``evalin('base', ...)``'d by the loader function; values show
     as Octave prints them (``x = 1``); ``input('', 's')`` reads stdin; completion is Octave's
-    ``completion_matches``; figures are printed to PNG (gnuplot toolkit) after each cell."""
+    ``completion_matches``; figures are printed to PNG (gnuplot toolkit) after each cell.
+
+    Interrupt: SIGINT, plus the session's flag file. ``system()`` ignores SIGINT while it waits, so
+    the loader's ``system`` checks the flag when the command returns and raises the interrupt."""
 
     spec = LANGUAGES["octave"]
 
@@ -38,6 +42,12 @@ class OctaveKernel(FiguresAfterCells, SessionKernel):
         folder = str(Path(loader).parent).replace("'", "''")
         return [program, "--no-gui", "--quiet", "--norc", "--no-history", "--no-line-editing",
                 "--eval", f"addpath('{folder}'); {Path(loader).stem}()"]
+
+    def interrupt_session(self, child: ChildProcess) -> None:
+        session = self.interp_session
+        if session is not None:
+            session.raise_interrupt_flag()
+        super().interrupt_session(child)
 
 
 kernel_class = OctaveKernel

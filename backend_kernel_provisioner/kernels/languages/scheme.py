@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from backend_kernel_provisioner.common.languages import LANGUAGES
+from backend_kernel_provisioner.kernels.process import ChildProcess
 from backend_kernel_provisioner.kernels.session import SessionKernel
 
 SCHEME_KEYWORDS = (
@@ -15,7 +16,10 @@ SCHEME_KEYWORDS = (
 
 class SchemeKernel(SessionKernel):
     """The Scheme recipe: each form is evaluated in one fresh user module; the last value is shown.
-    ``(read-line)`` reads standard input (served by ``input_request``); SIGINT stops the cell."""
+    ``(read-line)`` reads standard input (served by ``input_request``); SIGINT stops the cell.
+
+    Interrupt: SIGINT, plus the session's flag file. ``system`` and ``system*`` ignore SIGINT while
+    they wait, so the loader's versions check the flag when the command returns."""
 
     spec = LANGUAGES["scheme"]
 
@@ -31,6 +35,12 @@ class SchemeKernel(SessionKernel):
 
     def session_argv(self, program: str, loader: str) -> list[str]:
         return [program, "--no-auto-compile", "-q", loader]
+
+    def interrupt_session(self, child: ChildProcess) -> None:
+        session = self.interp_session
+        if session is not None:
+            session.raise_interrupt_flag()
+        super().interrupt_session(child)
 
 
 kernel_class = SchemeKernel

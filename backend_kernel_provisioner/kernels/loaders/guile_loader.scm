@@ -2,6 +2,11 @@
 ;;; Each form of a cell is evaluated in one fresh user module, so definitions last between cells
 ;;; and the loader's own names stay out of the user's way. The value of the last form is the
 ;;; cell's result. SIGINT throws 'backend-interrupt into the running cell. (ice-9 rdelim) is imported.
+;;; system and system* ignore SIGINT while the command runs (as libc's system does), so the
+;;; interrupt would be lost: the kernel also names the interrupted request in the session's
+;;; `interrupt` flag file, and the user module's system and system* check it when they return.
+;;; Guile's system* also leaves SIGINT ignored in the command itself, which then never stops: the
+;;; user's system* starts it through `env --default-signal` (GNU coreutils) when env has it.
 (use-modules (ice-9 rdelim) (ice-9 textual-ports) (srfi srfi-1))
 
 (define %user (make-fresh-user-module))
@@ -49,6 +54,35 @@
 
 (define (interrupt-handler signum) (throw 'backend-interrupt))
 
+(define %flag (string-append (getenv "BACKEND_SESSION_DIR") "/interrupt"))
+(define %current-id #f)  ; the id a flag must name to interrupt the running cell
+
+(define (check-interrupt)
+  (when (and %current-id (file-exists? %flag)
+             (equal? (false-if-exception (string-trim-both (call-with-input-file %flag get-string-all)))
+                     (number->string %current-id)))
+    (false-if-exception (delete-file %flag))
+    (throw 'backend-interrupt)))
+
+(define (checking-after name procedure)
+  (let ((checking (lambda args
+                    (call-with-values (lambda () (apply procedure args))
+                      (lambda results (check-interrupt) (apply values results))))))
+    (set-procedure-property! checking 'name name)
+    (module-define! %user name checking)))
+
+(define %env-resets-signals
+  (delay (false-if-exception
+           (eqv? 0 (status:exit-val (system "env --default-signal=INT,QUIT true >/dev/null 2>&1"))))))
+
+(define (system*-with-signals . args)
+  (if (and (pair? args) (string? (car args)) (not (string-index (car args) #\=)) (force %env-resets-signals))
+      (apply system* "env" "--default-signal=INT,QUIT" "--" args)
+      (apply system* args)))
+
+(checking-after 'system system)
+(checking-after 'system* system*-with-signals)
+
 (define (describe key args)
   "The message Guile's REPL would print for an error."
   (string-trim-right
@@ -59,6 +93,7 @@
 (define (run id text)
   (define port (open-input-string text))
   (define result #f)
+  (set! %current-id id)
   (catch #t
     (lambda ()
       (sigaction SIGINT interrupt-handler)
@@ -71,6 +106,7 @@
                                  #f
                                  (string-join (map (lambda (v) (call-with-output-string (lambda (p) (write v p))))
                                                    values) " ")))))
+            (check-interrupt)  ; SIGINT's handler runs a moment later: a pipe read may return first
             (loop))))
       (sigaction SIGINT SIG_IGN)
       (if result

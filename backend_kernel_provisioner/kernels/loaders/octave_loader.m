@@ -3,6 +3,10 @@
 ## so variables and command-line functions last; the loader's own variables stay in its frames.
 ## Octave cannot catch an interrupt (Ctrl-C unwinds to the top level, which would end --eval), but
 ## it runs unwind_protect cleanups on the way: the cleanup answers the cell and keeps serving.
+## system() ignores SIGINT while its command runs (as libc's does), so an interrupt would be lost:
+## the kernel also names the interrupted request in the session's `interrupt` flag file, and the
+## loader's `system` (which every caller gets, unix() included) raises Octave's own interrupt when
+## the command returns and the flag names the running cell.
 ## Open figures are printed to figure-*.png in the session folder after each cell and closed.
 function octave_loader ()
   crash_dumps_octave_core (false);
@@ -20,13 +24,14 @@ function octave_loader ()
                                   strrep (getenv ("BACKEND_SESSION_CELLS"), "'", "'\\''"));
   channel.status = fopen (getenv ("BACKEND_SESSION_STATUS"), "w");
   channel.figures = 0;
+  add_checked_calls (channel.folder);
   report (channel, struct ("status", "ready"));
   serve (channel);
 endfunction
 
 function serve (channel)
   while (true)
-    [failed, line] = system (channel.read_request);
+    [failed, line] = builtin ("system", channel.read_request);  # never the checking one
     if (failed)
       exit (0);
     endif
@@ -41,6 +46,7 @@ function serve (channel)
       continue;
     endif
     finished = false;
+    setenv ("BACKEND_SESSION_REQUEST", parts{1});  # the id a flag must name to interrupt this cell
     unwind_protect
       answer = run_cell (id, text);
       finished = true;
@@ -61,6 +67,11 @@ function answer = run_cell (id, text)
     evalin ("base", text);
     answer = struct ("id", id, "status", "ok");
   catch err
+    if (strcmp (err.identifier, "backend:interrupt"))  # the signal did not arrive in time
+      answer = struct ("id", id, "status", "error", "ename", "KeyboardInterrupt",
+                       "evalue", "interrupted", "exit_code", 130);
+      return;
+    endif
     message = err.message;
     answer = struct ("id", id, "status", "error", "ename", "error", "evalue", message, "exit_code", 1);
     answer.traceback = {["error: " message]};
@@ -68,6 +79,51 @@ function answer = run_cell (id, text)
       answer.ename = err.identifier;
     endif
   end_try_catch
+endfunction
+
+## The checking `system` is a function file in a folder of the session put first on the path, so
+## it shadows the built-in for every caller and outlives `clear all` (which drops command-line
+## functions). The check raises SIGINT, which no try/catch catches, as Ctrl-C would; Octave acts on
+## it in pause(), a few milliseconds later (its handler only marks it); an error is the fallback.
+function add_checked_calls (folder)
+  folder = fullfile (folder, "octave-path");
+  mkdir (folder);
+  write_function (folder, "system", {
+    "function varargout = system (varargin)"
+    "  [varargout{1:max(nargout, 1)}] = builtin ('system', varargin{:});"
+    "  __backend_interrupt_check__ ();"
+    "endfunction"});
+  write_function (folder, "__backend_interrupt_check__", {
+    "function __backend_interrupt_check__ ()"
+    "  flag = fullfile (getenv ('BACKEND_SESSION_DIR'), 'interrupt');"
+    "  [~, missing] = stat (flag);"
+    "  if (missing)"
+    "    return;"
+    "  endif"
+    "  try"
+    "    named = strtrim (fileread (flag));"
+    "  catch"
+    "    return;"
+    "  end_try_catch"
+    "  if (strcmp (named, getenv ('BACKEND_SESSION_REQUEST')))"
+    "    unlink (flag);"
+    "    kill (getpid (), SIG ().INT);"
+    "    for i = 1:2000"
+    "      pause (0.001);"
+    "    endfor"
+    "    error ('backend:interrupt', 'interrupted');"
+    "  endif"
+    "endfunction"});
+  shadowing = warning ("query", "Octave:shadowed-function");
+  warning ("off", "Octave:shadowed-function");
+  addpath (folder);
+  warning (shadowing.state, "Octave:shadowed-function");
+endfunction
+
+function write_function (folder, name, lines)
+  file = fopen (fullfile (folder, [name ".m"]), "w");
+  fputs (file, sprintf ("%s\n", lines{:}));
+  fclose (file);
 endfunction
 
 function count = save_figures (channel)
