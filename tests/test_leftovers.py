@@ -229,33 +229,66 @@ async def test_restart_leaves_no_process_of_the_old_launch(tmp_path):
             os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.kernel
-async def test_owner_sigkill_leaves_no_process_and_the_next_start_sweeps_its_files(tmp_path):
-    seconds = unique_seconds()
+OWNER_WITH_SHELL_KERNEL = """
+    from jupyter_client.manager import AsyncKernelManager
+    km = AsyncKernelManager(kernel_name="backend-shell")
+    await km.start_kernel(cwd={cwd!r})
+    kc = km.client()
+    kc.start_channels()
+    await kc.wait_for_ready(timeout=60)
+    await kc.execute_interactive("sleep {seconds} &", timeout=60)
+    p = km.provisioner
+    ready = {{"kernel": p.pid, "ctl": p.sidecar.control.folder, "services": p.services.work_dir,
+             "connection_file": km.connection_file,
+             "reaper": __import__("backend_kernel_provisioner.sidecar.services.reaper").sidecar.services
+                       .reaper.REAPER._proc.pid}}
+"""
+
+
+async def owner_with_a_kernel(tmp_path, seconds: str) -> tuple[subprocess.Popen, dict, list[str], object]:
+    """A real server process (TMPDIR private to the test) with a shell kernel and a background sleep."""
     temp = tmp_path / "tmp"  # the server's and the kernel's temp folder: our folders are made there
     temp.mkdir()
-    owner, ready = start_owner(f"""
-        from jupyter_client.manager import AsyncKernelManager
-        km = AsyncKernelManager(kernel_name="backend-shell")
-        await km.start_kernel(cwd={str(tmp_path)!r})
-        kc = km.client()
-        kc.start_channels()
-        await kc.wait_for_ready(timeout=60)
-        await kc.execute_interactive("sleep {seconds} &", timeout=60)
-        p = km.provisioner
-        ready = {{"kernel": p.pid, "ctl": p.sidecar.control.folder, "services": p.services.work_dir,
-                 "connection_file": km.connection_file}}
-    """, TMPDIR=str(temp))
+    owner, ready = start_owner(OWNER_WITH_SHELL_KERNEL.format(cwd=str(tmp_path), seconds=seconds), TMPDIR=str(temp))
+    paths = [ready["ctl"], ready["services"], ready["connection_file"]]
+    assert all(os.path.exists(p) for p in paths)
+    assert any(p.name.startswith("backend-") for p in temp.iterdir())  # the kernel's work folder
+    await wait_for(lambda: len(sleeping(seconds)) == 1, "the background sleep")
+    return owner, ready, paths, temp
+
+
+@pytest.mark.kernel
+async def test_owner_sigkill_leaves_no_process_and_no_folder(tmp_path):
+    """The reaper outlives its SIGKILLed owner: the kernel, its background sleep and our folders go at once."""
+    seconds = unique_seconds()
+    owner, ready, paths, temp = await owner_with_a_kernel(tmp_path, seconds)
     try:
-        paths = [ready["ctl"], ready["services"], ready["connection_file"]]
-        assert all(os.path.exists(p) for p in paths)
-        assert any(p.name.startswith("backend-") for p in temp.iterdir())  # the kernel's work folder
-        await wait_for(lambda: len(sleeping(seconds)) == 1, "the background sleep")
         owner.kill()
         owner.wait()
         await wait_for(lambda: not sleeping(seconds) and not pid_alive(ready["kernel"]),
                        "the kernel and its background sleep to go after the owner's SIGKILL")
-        # The next start in another server process sweeps the dead owner's folders and connection file.
+        await wait_for(lambda: not list(temp.iterdir()) and not any(os.path.exists(p) for p in paths),
+                       "the reaper to remove the dead owner's folders and connection file")
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+        for pid in sleeping(seconds):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.kernel
+async def test_when_the_reaper_died_too_the_next_start_sweeps(tmp_path):
+    """Owner and reaper both SIGKILLed: the next start in another server kills the orphaned marked
+    process and removes the dead owner's folders and connection file."""
+    seconds = unique_seconds()
+    owner, ready, paths, temp = await owner_with_a_kernel(tmp_path, seconds)
+    try:
+        os.kill(ready["reaper"], signal.SIGKILL)
+        owner.kill()
+        owner.wait()
+        await wait_for(lambda: not pid_alive(ready["kernel"]), "the kernel to notice its parent is gone")
+        assert len(sleeping(seconds)) == 1, "without the reaper, the background sleep is orphaned"
+        assert all(os.path.exists(p) for p in paths)
         nxt, _ = start_owner("""
             from jupyter_client.manager import AsyncKernelManager
             km = AsyncKernelManager(kernel_name="backend-shell")
@@ -268,8 +301,9 @@ async def test_owner_sigkill_leaves_no_process_and_the_next_start_sweeps_its_fil
         """, TMPDIR=str(temp))
         nxt.kill()
         nxt.wait()
+        assert sleeping(seconds) == []
         assert [p for p in paths if os.path.exists(p)] == []
-        assert list(temp.iterdir()) == []
+        await wait_for(lambda: not list(temp.iterdir()), "the second owner's reaper to finish")
     finally:
         if owner.poll() is None:
             owner.kill()

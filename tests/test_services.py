@@ -400,7 +400,10 @@ def test_nothing_left_when_owner_process_is_killed(tmp_path):
             await asyncio.sleep(300)
         asyncio.run(main())
     """)
-    owner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    temp = tmp_path / "tmp"  # the owner's temp folder: the manager's private folder is made there
+    temp.mkdir()
+    owner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "TMPDIR": str(temp)})
     pid = int(owner.stdout.readline())
     time.sleep(0.2)
     group = [p for p in map(int, filter(str.isdigit, os.listdir("/proc"))) if _pgid(p) == pid]
@@ -408,9 +411,10 @@ def test_nothing_left_when_owner_process_is_killed(tmp_path):
     owner.kill()
     owner.wait()
     deadline = time.monotonic() + 15
-    while any(pid_alive(p) for p in group) and time.monotonic() < deadline:
+    while (any(pid_alive(p) for p in group) or list(temp.iterdir())) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(pid_alive(p) for p in group)
+    assert list(temp.iterdir()) == [], "the dead owner's service folder was left"
 
 
 async def test_http_readiness_waits_for_an_accepted_status(manager, tmp_path):

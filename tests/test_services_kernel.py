@@ -127,9 +127,13 @@ def test_server_sigterm_leaves_no_service(tmp_path):
             await asyncio.sleep(600)
         asyncio.run(main())
     """)
-    server = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    temp = tmp_path / "tmp"  # the server's temp folder: its control and service folders are made there
+    temp.mkdir()
+    server = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "TMPDIR": str(temp)})
     try:
         service_pid, port, kernel_pid = map(int, server.stdout.readline().split())
+        assert any(p.name.startswith("bkp-services-") for p in temp.iterdir())
         assert pid_alive(service_pid) and port_open(port)
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
@@ -138,6 +142,10 @@ def test_server_sigterm_leaves_no_service(tmp_path):
         while port_open(port) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not port_open(port), "a process of the service's group still listens"
+        deadline = time.monotonic() + 20
+        while list(temp.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(temp.iterdir()) == [], "the dead server's folders and connection file were left"
     finally:
         if server.poll() is None:
             server.kill()

@@ -14,7 +14,9 @@ two things make sure nothing of a group outlives the host:
   on that death, to every process whose ``BACKEND_KERNEL_LAUNCH`` marker starts
   with ``prefix`` (this process's launch markers, see
   :mod:`backend_kernel_provisioner.common.leftovers`): a kernel's background
-  programs, reparented to init, go promptly with their owner.
+  programs, reparented to init, go promptly with their owner;
+* then it removes the dead owner's temp folders and the connection files they
+  name (:data:`REMOVE_FOLDERS`), as the sweep at the next start would.
 
 The reaper itself never carries a launch marker, so a kernel stop never takes it.
 """
@@ -26,6 +28,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 
 from backend_kernel_provisioner.common.childproc import signal_group
@@ -59,7 +62,18 @@ while [ $i -lt 20 ]; do
   pids=$(marked "$@"); [ -n "$pids" ] || break
   hit KILL "$pids"; i=$((i + 1)); sleep 0.1
 done
+"$3" -c "$REMOVE_FOLDERS" "$4" 2>/dev/null
 """
+
+#: Run by the reaper with this interpreter once its owner is dead and the owner's kernels are killed:
+#: their temp folders (control socket, service work folder, kernel work folders) and the connection
+#: files they name go at once, by the same owner-record checks as the sweep at the next start.
+REMOVE_FOLDERS = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from backend_kernel_provisioner.common.leftovers import remove_stale_folders; "
+    "remove_stale_folders()"
+)
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 class GroupReaper:
@@ -78,8 +92,9 @@ class GroupReaper:
             return
         self._owner = os.getpid()
         self._proc = subprocess.Popen(
-            ["/bin/sh", "-c", REAPER_SCRIPT, "reaper", str(self.grace), LAUNCH_ENV],
-            env={k: v for k, v in os.environ.items() if k != LAUNCH_ENV},
+            ["/bin/sh", "-c", REAPER_SCRIPT, "reaper", str(self.grace), LAUNCH_ENV,
+             sys.executable, _PACKAGE_PARENT],
+            env={**{k: v for k, v in os.environ.items() if k != LAUNCH_ENV}, "REMOVE_FOLDERS": REMOVE_FOLDERS},
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
