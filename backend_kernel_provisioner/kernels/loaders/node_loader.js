@@ -46,6 +46,10 @@ server.context.input = function input(prompt) {
     try {
       n = fs.readSync(0, one, 0, 1, null);
     } catch (err) {
+      if (err.code === 'EINTR') {
+        awaitInterrupt();
+        continue;
+      }
       if (err.code !== 'EAGAIN') throw err;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
       continue;
@@ -55,6 +59,34 @@ server.context.input = function input(prompt) {
     bytes.push(one[0]);
   }
 };
+
+// A SIGINT woke the read: Node's SIGINT watchdog (a thread of its own) is about to terminate the
+// cell. Wait for it here, in a wait that termination interrupts: ending the cell first would let
+// the late termination land in the *next* cell. Without a watchdog (input() called from a callback)
+// the interrupt is ours to raise.
+function awaitInterrupt() {
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 200; i++) Atomics.wait(cell, 0, 0, 5);
+  throw Object.assign(new Error('interrupted'), { code: 'ERR_SCRIPT_EXECUTION_INTERRUPTED' });
+}
+
+// The kernel's interrupt signals the cell's programs too: a synchronous child that died of it
+// returns to a cell whose termination is still on its way. Wait for it in the same way.
+const childProcess = require('child_process');
+for (const name of ['spawnSync', 'execSync', 'execFileSync']) {
+  const original = childProcess[name];
+  childProcess[name] = function interruptible(...args) {
+    let result;
+    try {
+      result = original.apply(this, args);
+    } catch (err) {
+      if (err && err.signal === 'SIGINT') awaitInterrupt();
+      throw err;
+    }
+    if (result && result.signal === 'SIGINT') awaitInterrupt();
+    return result;
+  };
+}
 
 let current = null; // {id, done} of the running cell
 
