@@ -20,6 +20,7 @@ import time
 import pytest
 
 from backend_kernel_provisioner.common import leftovers
+from backend_kernel_provisioner.server.process_monitor import descendants_in
 from tests.helpers import pid_alive, run_cell
 
 
@@ -330,7 +331,11 @@ async def test_unmarked_program_the_monitor_saw_goes_too(tmp_path):
         assert leftovers.launch_marker_of(pid) is None
         monitor = km.provisioner.process_monitor
         await wait_for(lambda: any(pid in table for table in list(monitor.snapshots)), "a snapshot with the sleep")
-        os.kill(km.provisioner.pid, signal.SIGKILL)
+        kernel = km.provisioner.pid
+        os.kill(kernel, signal.SIGKILL)
+        # However late the stop comes: every snapshot the monitor still keeps shows the sleep orphaned.
+        await wait_for(lambda: all(pid not in descendants_in(t, kernel, None) for t in list(monitor.snapshots)),
+                       "the snapshots from before the kernel's death to rotate out")
         await km.shutdown_kernel(now=True)
         assert sleeping(seconds) == []
     finally:

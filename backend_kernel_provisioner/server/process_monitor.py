@@ -62,6 +62,29 @@ def process_table() -> dict[int, ProcessInfo]:
     return table
 
 
+#: At most this many remembered descendants per watched process.
+MAX_LINEAGE = 10_000
+
+
+def descendants_in(table: dict[int, ProcessInfo], pid: int, start_time: float | None) -> dict[int, float]:
+    """Descendants of ``pid`` in one snapshot (pid → start time); empty when ``pid`` is absent or
+    another process (a reused pid) than the one started at ``start_time``."""
+    root = table.get(pid)
+    if root is None or (start_time is not None and root.start_time != start_time):
+        return {}
+    children: dict[int, list[int]] = {}
+    for info in table.values():
+        children.setdefault(info.ppid, []).append(info.pid)
+    found: dict[int, float] = {}
+    todo = list(children.get(pid, []))
+    while todo:
+        current = todo.pop()
+        if current not in found and current != pid:
+            found[current] = table[current].start_time
+            todo.extend(children.get(current, []))
+    return found
+
+
 class ProcessMonitor:
     """Keeps the last few process tables; ``report_vanished`` compares them with now."""
 
@@ -72,6 +95,9 @@ class ProcessMonitor:
     def __init__(self, interval: float = 5.0, keep: int = 6, log: logging.Logger | None = None) -> None:
         self.interval = interval
         self.snapshots: deque[dict[int, ProcessInfo]] = deque(maxlen=keep)
+        #: Watched roots ``(pid, start_time)`` → every descendant any snapshot saw (pid → start time).
+        #: The snapshots rotate within seconds; a kernel's stop may come later than that.
+        self.lineages: dict[tuple[int, float], dict[int, float]] = {}
         self.log = log or logging.getLogger(__name__)
         self._task: asyncio.Task | None = None
 
@@ -97,7 +123,23 @@ class ProcessMonitor:
         await self.stop()
 
     def snapshot(self) -> None:
-        self.snapshots.append(process_table())
+        table = process_table()
+        self.snapshots.append(table)
+        for (pid, start_time), seen in list(self.lineages.items()):
+            found = descendants_in(table, pid, start_time)
+            if len(seen) + len(found) > MAX_LINEAGE:  # a fork bomb must not grow the server: keep the live
+                for child in [c for c, t in seen.items() if c not in table or table[c].start_time != t]:
+                    seen.pop(child, None)
+            for child, child_start in found.items():
+                if len(seen) < MAX_LINEAGE:
+                    seen.setdefault(child, child_start)
+
+    def watch(self, pid: int, start_time: float) -> None:
+        """Remember every descendant of this process that a snapshot sees, until :meth:`unwatch`."""
+        self.lineages.setdefault((pid, start_time), {})
+
+    def unwatch(self, pid: int, start_time: float) -> None:
+        self.lineages.pop((pid, start_time), None)
 
     def start(self) -> None:
         if self._task is None or self._task.done():
@@ -124,18 +166,10 @@ class ProcessMonitor:
         """
         found: dict[int, float] = {}
         for table in list(self.snapshots):
-            root = table.get(pid)
-            if root is None or (start_time is not None and root.start_time != start_time):
-                continue
-            children: dict[int, list[int]] = {}
-            for info in table.values():
-                children.setdefault(info.ppid, []).append(info.pid)
-            todo = list(children.get(pid, []))
-            while todo:
-                current = todo.pop()
-                if current not in found and current != pid:
-                    found[current] = table[current].start_time
-                    todo.extend(children.get(current, []))
+            found.update(descendants_in(table, pid, start_time))
+        for (root, root_start), seen in list(self.lineages.items()):
+            if root == pid and (start_time is None or root_start == start_time):
+                found.update(seen)
         alive = []
         for child, start in found.items():
             now = read_process(child)

@@ -173,6 +173,8 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
 
         def reap() -> list[int]:
             extra = monitor.descendants(pid, start) if monitor is not None and pid else []
+            if monitor is not None and pid and start is not None:
+                monitor.unwatch(pid, start)
             killed = leftovers.terminate_marked(marker.__eq__, LEFTOVER_GRACE, extra)
             if pid:  # a killed kernel could not remove its work folder
                 leftovers.remove_stale_folders(owner=pid)
@@ -193,6 +195,8 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
         """Runner step 6: remember recent process tables so an OOM notice can name the victims."""
         if self.process_monitor is None and self.process_monitor_interval > 0:
             self.process_monitor = ProcessMonitor.acquire(self.process_monitor_interval, log=self.log)
+        if self.process_monitor is not None and self.pid and self._kernel_start is not None:
+            self.process_monitor.watch(self.pid, self._kernel_start)  # for _reap_launch, however late
 
     # -- the sidecar: one per kernel, surviving restarts -------------------------------------
 
