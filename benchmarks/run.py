@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,6 +26,7 @@ import report  # noqa: E402
 def install_kernelspecs() -> None:
     """Our specs and bash_kernel's into a private prefix, ahead of anything installed."""
     prefix = tempfile.mkdtemp(prefix="bkp-bench-")
+    atexit.register(shutil.rmtree, prefix, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "backend_kernel_provisioner", "install", "--all", "--prefix", prefix],
                    check=True, stdout=subprocess.DEVNULL)
     subprocess.run([sys.executable, "-m", "bash_kernel.install", "--prefix", prefix], check=True,
