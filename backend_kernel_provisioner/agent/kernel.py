@@ -20,6 +20,7 @@ from backend_kernel_provisioner.agent.run import (
     Step,
     check_request,
     failed_result,
+    run_result,
     steps_for,
 )
 from backend_kernel_provisioner.common.events import EventBus, Subscription
@@ -274,13 +275,7 @@ class AgentKernel(PlatformServices):
             await run.changed.wait()
 
     def _result(self, run: Run, status: str, exit_code: int | None, options: dict | None = None) -> dict[str, Any]:
-        return {
-            "runId": run.run_id,
-            "status": status,
-            "exitCode": exit_code,
-            "options": options,
-            "console": run.console.take(),
-        }
+        return run_result(run.run_id, status, exit_code, run.console.take(), options)
 
     async def _abandon_run(self) -> None:
         run = self._run

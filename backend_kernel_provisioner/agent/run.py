@@ -159,10 +159,15 @@ def check_request(mode: str, text: object, opts: object) -> dict[str, Any]:
     return opts
 
 
+def run_result(run_id: str, status: str, exit_code: int | None, console: list, options: dict | None = None,
+               ) -> dict[str, Any]:
+    """The runner's result shape: ``{runId, status, exitCode, options, console}``."""
+    return {"runId": run_id, "status": status, "exitCode": exit_code, "options": options, "console": console}
+
+
 def failed_result(run_id: str, message: str) -> dict[str, Any]:
     """The runner's result for a run that could not start: ``finished``, -1, the reason on stderr."""
-    return {"runId": run_id, "status": "finished", "exitCode": RUN_FAILED_EXIT_CODE, "options": None,
-            "console": [["stderr", message.rstrip("\n") + "\n"]]}
+    return run_result(run_id, "finished", RUN_FAILED_EXIT_CODE, [["stderr", message.rstrip("\n") + "\n"]])
 
 
 def steps_for(mode: str, text: str, opts: dict[str, Any]) -> list[Step]:

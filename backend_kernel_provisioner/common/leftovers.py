@@ -35,6 +35,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
+from backend_kernel_provisioner.common.childproc import signal_group
+
 #: The environment variable carrying a kernel launch's marker.
 LAUNCH_ENV = "BACKEND_KERNEL_LAUNCH"
 #: The owner record inside each of our temp folders.
@@ -50,14 +52,25 @@ _swept = False
 
 # -- who is alive ------------------------------------------------------------------------------
 
-def process_start(pid: int) -> int | None:
-    """Start time of ``pid`` in clock ticks since boot (``/proc/<pid>/stat`` field 22); None when gone."""
+def proc_stat(pid: int) -> tuple[str, list[str]] | None:
+    """``/proc/<pid>/stat`` as (command name, the fields after it: state, ppid, ...); None when gone."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+            stat = fh.read()
+    except OSError:
         return None
-    return int(fields[19]) if fields[0] != "Z" else None
+    name_start, name_end = stat.find("("), stat.rfind(")")
+    if name_start < 0 or name_end < 0:
+        return None
+    return stat[name_start + 1:name_end], stat[name_end + 1:].split()
+
+
+def process_start(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot (``/proc/<pid>/stat`` field 22); None when gone."""
+    found = proc_stat(pid)
+    if found is None or found[1][0] == "Z":
+        return None
+    return int(found[1][19])
 
 
 def owner_alive(pid: int, start: int) -> bool:
@@ -122,7 +135,7 @@ def _signal(pids: Iterable[int], signum: int) -> None:
         with contextlib.suppress(OSError):
             pgid = os.getpgid(pid)
             if pgid > 1 and pgid != own_group:
-                os.killpg(pgid, signum)
+                signal_group(pgid, signum)
         with contextlib.suppress(OSError):
             os.kill(pid, signum)
 

@@ -47,6 +47,9 @@ class SessionKernel(BackendKernel):
     interpreter: ClassVar[str] = ""          # program looked up on PATH (default: the spec's program)
     loader: ClassVar[str] = ""               # file name under kernels/loaders/
     version_args: ClassVar[tuple[str, ...]] = ()  # default: the spec's version arguments
+    #: The loader also checks the session's ``interrupt`` flag file after its blocking calls, for
+    #: interpreters that act on SIGINT late or not at all while a call blocks (R, Octave, Scheme).
+    interrupt_by_flag: ClassVar[bool] = False
 
     interpreter_path = Unicode(
         "", config=True,
@@ -79,8 +82,16 @@ class SessionKernel(BackendKernel):
         return code
 
     def interrupt_session(self, child: ChildProcess) -> None:
-        """Ask the running cell to stop, keeping the interpreter: SIGINT to its process group."""
+        """Ask the running cell to stop, keeping the interpreter: the flag file when the recipe
+        uses it, then SIGINT to the interpreter's process group."""
+        if self.interrupt_by_flag:
+            self.raise_interrupt_flag()
         child.signal(signal.SIGINT)
+
+    def raise_interrupt_flag(self) -> None:
+        """Name the running request in the session's ``interrupt`` flag file (see interpreter.py)."""
+        if self.interp_session is not None:
+            self.interp_session.raise_interrupt_flag()
 
     def result_data(self, text: str) -> dict[str, Any]:
         """MIME bundle of a cell's value (the loader's ``result``)."""

@@ -13,6 +13,8 @@ import os
 from collections import deque
 from dataclasses import asdict, dataclass
 
+from backend_kernel_provisioner.common.leftovers import proc_stat
+
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -33,15 +35,15 @@ def _boot_uptime() -> float:
 
 
 def read_process(pid: int) -> ProcessInfo | None:
+    stat = proc_stat(pid)
+    if stat is None:
+        return None
     try:
-        with open(f"/proc/{pid}/stat") as fh:
-            stat = fh.read()
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
     except OSError:
         return None
-    name = stat[stat.index("(") + 1 : stat.rindex(")")]
-    fields = stat.rsplit(")", 1)[1].split()
+    name, fields = stat
     return ProcessInfo(
         pid=pid,
         ppid=int(fields[1]),

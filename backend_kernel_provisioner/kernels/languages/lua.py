@@ -30,9 +30,7 @@ class LuaKernel(SessionKernel):
     loader = "lua_loader.lua"
 
     def interrupt_session(self, child: ChildProcess) -> None:
-        session = self.interp_session
-        if session is not None:
-            session.raise_interrupt_flag()
+        self.raise_interrupt_flag()
         self.signal_user_processes(child)
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from backend_kernel_provisioner.common.languages import LANGUAGES
 from backend_kernel_provisioner.kernels.figures import FiguresAfterCells
-from backend_kernel_provisioner.kernels.process import ChildProcess
 from backend_kernel_provisioner.kernels.session import SessionKernel
 
 OCTAVE_KEYWORDS = (
@@ -27,6 +26,7 @@ class OctaveKernel(FiguresAfterCells, SessionKernel):
     the loader's ``system`` checks the flag when the command returns and raises the interrupt."""
 
     spec = LANGUAGES["octave"]
+    interrupt_by_flag = True
 
     mimetype = "text/x-octave"
     file_extension = ".m"
@@ -42,12 +42,6 @@ class OctaveKernel(FiguresAfterCells, SessionKernel):
         folder = str(Path(loader).parent).replace("'", "''")
         return [program, "--no-gui", "--quiet", "--norc", "--no-history", "--no-line-editing",
                 "--eval", f"addpath('{folder}'); {Path(loader).stem}()"]
-
-    def interrupt_session(self, child: ChildProcess) -> None:
-        session = self.interp_session
-        if session is not None:
-            session.raise_interrupt_flag()
-        super().interrupt_session(child)
 
 
 kernel_class = OctaveKernel

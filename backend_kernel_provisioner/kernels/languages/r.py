@@ -7,7 +7,6 @@ from typing import ClassVar
 
 from backend_kernel_provisioner.common.languages import LANGUAGES
 from backend_kernel_provisioner.kernels.figures import FiguresAfterCells
-from backend_kernel_provisioner.kernels.process import ChildProcess
 from backend_kernel_provisioner.kernels.session import SessionKernel
 
 R_KEYWORDS = (
@@ -40,6 +39,7 @@ class RKernel(RLanguage, FiguresAfterCells, SessionKernel):
     blocking call it wraps (``readline``, ``system``, ``system2``) and at the cell's end."""
 
     spec = LANGUAGES["r"]
+    interrupt_by_flag = True
 
     loader = "r_loader.R"
 
@@ -47,12 +47,6 @@ class RKernel(RLanguage, FiguresAfterCells, SessionKernel):
         # env(1) execs R with the loader as its user profile (only this session, not batch Rscript runs).
         return ["env", f"R_PROFILE_USER={loader}", program, "--no-save", "--no-restore", "--no-site-file",
                 "--no-environ", "--quiet", "--no-echo", "--interactive", "--no-readline"]
-
-    def interrupt_session(self, child: ChildProcess) -> None:
-        session = self.interp_session
-        if session is not None:
-            session.raise_interrupt_flag()
-        super().interrupt_session(child)
 
 
 kernel_class = RKernel

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from backend_kernel_provisioner.common.languages import LANGUAGES
-from backend_kernel_provisioner.kernels.process import ChildProcess
 from backend_kernel_provisioner.kernels.session import SessionKernel
 
 SCHEME_KEYWORDS = (
@@ -22,6 +21,7 @@ class SchemeKernel(SessionKernel):
     they wait, so the loader's versions check the flag when the command returns."""
 
     spec = LANGUAGES["scheme"]
+    interrupt_by_flag = True
 
     mimetype = "text/x-scheme"
     file_extension = ".scm"
@@ -35,12 +35,6 @@ class SchemeKernel(SessionKernel):
 
     def session_argv(self, program: str, loader: str) -> list[str]:
         return [program, "--no-auto-compile", "-q", loader]
-
-    def interrupt_session(self, child: ChildProcess) -> None:
-        session = self.interp_session
-        if session is not None:
-            session.raise_interrupt_flag()
-        super().interrupt_session(child)
 
 
 kernel_class = SchemeKernel

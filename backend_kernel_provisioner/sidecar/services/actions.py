@@ -135,9 +135,7 @@ class PrestartRunner:
             out, err = await asyncio.wait_for(_communicate_capped(proc), self.command_timeout)
         except OutputTooLarge as exc:
             raise ActionError(f"{self.source}: {where}: {argv[0]!r} {exc}") from None
-        except asyncio.TimeoutError:
-            signal_group(proc.pid, signal.SIGKILL)
-            await proc.wait()
+        except asyncio.TimeoutError:  # _communicate_capped killed the command's group and waited for it
             raise ActionError(
                 f"{self.source}: {where}: {argv[0]!r} did not finish within {self.command_timeout:g} s"
             ) from None
@@ -168,15 +166,13 @@ class OutputTooLarge(Exception):
 async def _read_capped(stream: asyncio.StreamReader | None, name: str) -> bytes:
     if stream is None:
         return b""
-    data = await stream.read(MAX_COMMAND_OUTPUT + 1)
-    while data and len(data) <= MAX_COMMAND_OUTPUT:
-        more = await stream.read(MAX_COMMAND_OUTPUT + 1 - len(data))
-        if not more:
-            break
-        data += more
-    if len(data) > MAX_COMMAND_OUTPUT:
-        raise OutputTooLarge(f"printed more than {MAX_COMMAND_OUTPUT // 1024} KiB on {name}")
-    return data
+    data = bytearray()
+    while len(data) <= MAX_COMMAND_OUTPUT:
+        chunk = await stream.read(MAX_COMMAND_OUTPUT + 1 - len(data))
+        if not chunk:
+            return bytes(data)
+        data += chunk
+    raise OutputTooLarge(f"printed more than {MAX_COMMAND_OUTPUT // 1024} KiB on {name}")
 
 
 async def _communicate_capped(proc: asyncio.subprocess.Process) -> tuple[bytes, bytes]:

@@ -192,8 +192,8 @@ class ServiceManager:
         name = str(info.get("name") or "")
         if not name:
             return {"status": "failed", "error": "start-service needs a name"}
-        if name_problem(name):
-            return {"status": "failed", "error": name_problem(name)}
+        if problem := name_problem(name):
+            return {"status": "failed", "error": problem}
         protocol = info.get("protocol") or "tcp"
         if protocol == "preopen":
             self._new_service(name, "preopen").set_status("started")
@@ -281,8 +281,8 @@ class ServiceManager:
         ``env`` defaults to the kernel's child environment; ports are only waited for
         when ``wait_for_port`` is true.  Returns like :meth:`start_service`.
         """
-        if name_problem(name):
-            return {"status": "failed", "error": name_problem(name)}
+        if problem := name_problem(name):
+            return {"status": "failed", "error": problem}
         async with self._lock(name):
             current = self.services.get(name)
             if current is not None and current.active:
@@ -302,8 +302,8 @@ class ServiceManager:
 
     async def shutdown_service(self, name: str) -> dict[str, Any]:
         """SIGTERM the service's process group, SIGKILL after the grace period."""
-        if name_problem(name):
-            return {"status": "failed", "error": name_problem(name)}
+        if problem := name_problem(name):
+            return {"status": "failed", "error": problem}
         svc = self.services.get(name)
         if svc is None:
             return {"status": "failed", "error": f"no service named {name!r}"}
