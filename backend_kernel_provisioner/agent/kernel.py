@@ -63,10 +63,14 @@ class AgentKernel(PlatformServices):
         cwd: str | None = None,
         env: dict[str, str] | None = None,
         max_record_bytes: int = 1 << 20,
+        provisioner: str | None = None,
         **provisioner_options: Any,
     ) -> AgentKernel:
-        """Start ``backend-<language>`` through our provisioner; options are its traits."""
+        """Start ``backend-<language>`` through our provisioner (or the one named by ``provisioner``, for
+        example ``backend-distributed-provisioner``); options are the provisioner's traits."""
         km = AsyncKernelManager(kernel_name=SPEC_PREFIX + language, kernel_spec_manager=_spec_manager())
+        if provisioner:
+            _choose_provisioner(km, provisioner)
         kwargs: dict[str, Any] = dict(provisioner_options)
         if cwd is not None:
             kwargs["cwd"] = cwd
@@ -362,3 +366,14 @@ def _cursor_position(code: str, opts: dict[str, Any]) -> int:
         row = min(int(opts["row"]), len(lines) - 1)
         return sum(len(line) + 1 for line in lines[:row]) + min(int(opts["col"]), len(lines[row]))
     return len(code)
+
+
+def _choose_provisioner(km: AsyncKernelManager, name: str) -> None:
+    """Run this kernel's spec (argv, config) with another provisioner: jupyter_client reads the name
+    from the spec's metadata when the kernel starts."""
+    spec = km.kernel_spec
+    if spec is None:
+        raise ValueError(f"no kernelspec {km.kernel_name!r}")
+    chosen = dict(spec.metadata.get("kernel_provisioner") or {})
+    chosen["provisioner_name"] = name
+    spec.metadata = {**spec.metadata, "kernel_provisioner": chosen}

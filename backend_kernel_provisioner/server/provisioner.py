@@ -20,7 +20,6 @@ the kernel's :class:`~backend_kernel_provisioner.sidecar.sidecar.Sidecar`.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from typing import Any
 
@@ -28,8 +27,13 @@ from jupyter_client.provisioning import LocalProvisioner
 
 from backend_kernel_provisioner.common import leftovers
 from backend_kernel_provisioner.common.events import Subscription
-from backend_kernel_provisioner.server.bootstrap import run_bootstrap_script
-from backend_kernel_provisioner.server.environment import build_child_environment, language_bin_dirs, language_variables
+from backend_kernel_provisioner.server.kernel_site import (
+    after_launch,
+    kernel_environment,
+    reap_launch,
+    resolve_spec_path,
+    sidecar_for,
+)
 from backend_kernel_provisioner.server.process_monitor import ProcessMonitor, read_process
 from backend_kernel_provisioner.server.traits import BackendProvisionerTraits
 from backend_kernel_provisioner.sidecar.models.definitions import ModelInfo, load_model_definition
@@ -37,9 +41,6 @@ from backend_kernel_provisioner.sidecar.models.runner import ModelServiceRunner
 from backend_kernel_provisioner.sidecar.services.manager import ServiceManager
 from backend_kernel_provisioner.sidecar.services.reaper import REAPER
 from backend_kernel_provisioner.sidecar.sidecar import Sidecar
-
-#: Seconds between SIGTERM and SIGKILL for what a stopped kernel left running.
-LEFTOVER_GRACE = 1.0
 
 
 class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # type: ignore[metaclass]
@@ -96,20 +97,10 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
         control channel's variables).
         """
         super()._finalize_env(env)
-        overrides = {**self.extra_env, **self._call_env}
-        final = build_child_environment(
-            env,
-            environ_file=self.environ_file or None,
-            extra_path=[*self.extra_path, *language_bin_dirs(self.language, env)],
-            overrides=overrides,
+        final = kernel_environment(
+            env, self, overrides={**self.extra_env, **self._call_env},
+            kernel_id=str(self.kernel_id or ""), control_env=self._control_env,
         )
-        final.update({k: v for k, v in language_variables(self.language, final).items() if k not in overrides})
-        final["BACKEND_KERNEL_LANGUAGE"] = self.language
-        if self.kernel_options:
-            final["BACKEND_KERNEL_OPTIONS"] = json.dumps(self.kernel_options)
-        if self.kernel_id:
-            final["BACKEND_KERNEL_ID"] = str(self.kernel_id)
-        final.update(self._control_env)
         # Services and the bootstrap script outlive a launch: only the kernel's own tree is marked.
         self.child_env = dict(final)
         if self.launch_marker:
@@ -120,13 +111,12 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
     async def post_launch(self, **kwargs: Any) -> None:
         await super().post_launch(**kwargs)
         self._record_launch()
-        self.bootstrap_exit_code = await run_bootstrap_script(
-            self.bootstrap_script, cwd=kwargs.get("cwd"), env=self.child_env,
-            timeout=self.bootstrap_timeout, log=self.log,
-        )
-        await self._sidecar_post_launch(kwargs)
         pending, self._pending_models = self._pending_models, None
-        await self.sidecar.start_models(pending or [])
+        self.bootstrap_exit_code = await after_launch(
+            self, self.sidecar, cwd=kwargs.get("cwd") or os.getcwd(), env=self.child_env,
+            kernel_id=str(self.kernel_id or ""), defs_dir=self._resolve_spec_path(self.service_defs_dir),
+            models=pending, log=self.log,
+        )
         self._start_process_monitor()
 
     async def cleanup(self, restart: bool = False) -> None:
@@ -170,26 +160,12 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
         marker, monitor, pid, start = self.launch_marker, self.process_monitor, self.pid, self._kernel_start
         if not marker:
             return
-
-        def reap() -> list[int]:
-            extra = monitor.descendants(pid, start) if monitor is not None and pid else []
-            if monitor is not None and pid and start is not None:
-                monitor.unwatch(pid, start)
-            killed = leftovers.terminate_marked(marker.__eq__, LEFTOVER_GRACE, extra)
-            if pid:  # a killed kernel could not remove its work folder
-                leftovers.remove_stale_folders(owner=pid)
-            return killed
-
-        killed = await asyncio.to_thread(reap)
+        killed = await asyncio.to_thread(reap_launch, marker, monitor, pid, start)
         if killed:
             self.log.info("kernel %s left %d processes running; killed: %s", self.kernel_id, len(killed), killed)
 
     def _resolve_spec_path(self, path: str) -> str:
-        """A relative path in a kernelspec's config is relative to the kernelspec's folder."""
-        resource_dir = getattr(self.kernel_spec, "resource_dir", "") if self.kernel_spec else ""
-        if path and not os.path.isabs(path) and resource_dir:
-            return os.path.join(resource_dir, path)
-        return path
+        return resolve_spec_path(path, getattr(self.kernel_spec, "resource_dir", "") if self.kernel_spec else "")
 
     def _start_process_monitor(self) -> None:
         """Runner step 6: remember recent process tables so an OOM notice can name the victims."""
@@ -204,7 +180,7 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
     def sidecar(self) -> Sidecar:
         """The kernel's services, model servers and control channel, created on first use."""
         if self._sidecar is None:
-            self._sidecar = Sidecar(self.log, model_restart_after_unhealthy=self.model_restart_after_unhealthy)
+            self._sidecar = sidecar_for(self, self.log)
         return self._sidecar
 
     @property
@@ -220,24 +196,6 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
     def subscribe_events(self) -> Subscription:
         """Service (and model) events: the current state of each first, then every change."""
         return self.sidecar.subscribe_events()
-
-    async def _sidecar_post_launch(self, kwargs: dict[str, Any]) -> None:
-        await self.sidecar.launched(
-            [*self.intrinsic_services, *self.autostart_services],
-            wait=self.autostart_wait,
-            env=dict(self.child_env),
-            home=kwargs.get("cwd") or os.getcwd(),
-            kernel_id=str(self.kernel_id or ""),
-            runtime_path=self.runtime_path,
-            defs_dir=self._resolve_spec_path(self.service_defs_dir),
-            policies=dict(self.service_policies),
-            start_timeout=self.service_start_timeout,
-            stop_grace=self.service_stop_grace,
-            command_timeout=self.prestart_command_timeout,
-            log_max_bytes=self.service_log_max_bytes,
-            log_backups=self.service_log_backups,
-            bind_address=self.service_bind_address,
-        )
 
     # -- model services: started once per kernel, health-checked across restarts ----------
 

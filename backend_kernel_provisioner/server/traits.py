@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
-from traitlets import Bool, Dict, Float, Int, List, TraitError, Unicode, default, validate
+from traitlets import All, Bool, Dict, Float, Int, List, TraitError, Unicode, default, observe, validate
 from traitlets.config import LoggingConfigurable
 
 from backend_kernel_provisioner.sidecar.services.ports import check_bind_address
@@ -136,6 +137,18 @@ class BackendProvisionerTraits(LoggingConfigurable):
         config=True,
         help="Restart a model server that has been unhealthy for this many seconds (0: never).",
     )
+
+    # -- what was set on purpose (a remote kernel's host computes the other defaults itself) ----
+
+    @observe(All)
+    def _remember_explicit(self, change: dict) -> None:
+        if change["name"] in BackendProvisionerTraits.class_trait_names(config=True):
+            self.__dict__.setdefault("_explicit_settings", set()).add(change["name"])
+
+    def explicit_settings(self) -> dict[str, Any]:
+        """Settings given by config, kernelspec or call, not defaults: a remote kernel's launcher gets these
+        and computes the rest on its own host (paths, ``runtime_path`` and env-var defaults are the host's)."""
+        return {name: getattr(self, name) for name in sorted(self.__dict__.get("_explicit_settings", ()))}
 
     @default("service_bind_address")
     def _default_service_bind_address(self) -> str:

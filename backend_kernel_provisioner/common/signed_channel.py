@@ -1,0 +1,64 @@
+"""The launcher channel's wire format: ZeroMQ messages signed with the kernel's connection key.
+
+The provisioner (a DEALER) drives the kernel-side launcher (a ROUTER) over one TCP
+port announced in the launch payload. Every message is a Jupyter wire message made
+by :class:`jupyter_client.session.Session` with the connection key (HMAC-SHA256), so
+we inherit Jupyter's signing and its replay check: ``Session.deserialize`` refuses a
+bad signature and a signature it has already seen. Its memory of signatures is bounded
+(and culled at random when full), so a message must also be fresh: dated within
+:data:`MAX_AGE` seconds. Only a holder of the connection key can ask anything, and a
+captured message cannot be played twice.
+
+Message types: ``request`` (``{"op", "args"}``) → ``reply`` (``{"ok", "result"|"error"}``,
+parent = the request); ``event`` (a service/model event, or ``{"kernel_exit": code}``)
+pushed to every peer that sent ``subscribe``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+import zmq
+from jupyter_client.session import Session
+
+REQUEST, REPLY, EVENT = "request", "reply", "event"
+#: Seconds a signed message stays acceptable (clocks of the two hosts may differ this much).
+MAX_AGE = 300.0
+
+
+def channel_session(key: bytes) -> Session:
+    """A Session that signs with ``key`` and remembers every signature it accepted (replays refused)."""
+    return Session(key=key, signature_scheme="hmac-sha256", username="backend-launcher")
+
+
+class Refused(ValueError):
+    """A message that is not signed with the key, or was seen before."""
+
+
+def unpack(session: Session, frames: list[bytes], *, routed: bool) -> tuple[list[bytes], dict[str, Any]]:
+    """Identities (for a ROUTER) and the checked message; :class:`Refused` when its signature is wrong or reused."""
+    try:
+        identities, msg_frames = session.feed_identities(frames, copy=True)
+        message = session.deserialize(msg_frames, content=True, copy=True)  # checks signature and replay
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise Refused(str(exc) or type(exc).__name__) from None
+    date = message["header"].get("date")
+    if not isinstance(date, datetime) or abs((datetime.now(timezone.utc) - date).total_seconds()) > MAX_AGE:
+        raise Refused(f"stale or undated message (date {date!s}; accepted within {MAX_AGE:g} s)")
+    if not routed:
+        identities = []
+    return identities, message
+
+
+def send(session: Session, socket: zmq.Socket, msg_type: str, content: dict[str, Any], *,
+         parent: dict[str, Any] | None = None, ident: list[bytes] | None = None) -> dict[str, Any]:
+    """Sign and send one message; returns it (its ``header.msg_id`` identifies the reply)."""
+    message = session.send(socket, msg_type, content, parent=parent, ident=ident)
+    assert message is not None  # None only for a socket of None
+    return message
+
+
+def log_refused(log: logging.Logger, who: str, reason: str) -> None:
+    log.warning("launcher channel: refused a message from %s: %s", who, reason)
