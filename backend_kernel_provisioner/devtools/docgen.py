@@ -49,7 +49,7 @@ def configurable_classes() -> list[type[Configurable]]:
             if (
                 issubclass(cls, Configurable)
                 and cls.__module__ == info.name
-                and not cls.__name__.endswith("Traits")  # mixins: documented with their provisioners
+                and not cls.__name__.endswith(("Traits", "Mixin"))  # mixins: documented with their provisioners
                 and documented_traits(cls)
             ):
                 found[f"{cls.__module__}.{cls.__qualname__}"] = cls

@@ -98,6 +98,7 @@ class BackendDistributedProvisioner(BackendRemoteProvisionerMixin, DistributedPr
         while True:
             if await self.receive_connection_info():
                 return
+            self._check_abandoned()
             if self.local_proc is not None and self.local_proc.poll() is not None:
                 raise RemoteKernelError(
                     f"the launcher for kernel {self.kernel_id} exited with code {self.local_proc.returncode} "

@@ -30,6 +30,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
+from tornado.ioloop import IOLoop
 from traitlets import Float, Unicode, default
 
 from backend_kernel_provisioner.common.events import EventBus, Subscription
@@ -116,6 +117,7 @@ class BackendRemoteProvisionerMixin(BackendProvisionerTraits):
         self._abandoned = False
         call_env = kwargs.get("env") or {}
         self._call_env = {k: v for k, v in call_env.items() if os.environ.get(k) != v}
+        _response_manager_on_this_loop(self.response_manager)
         kwargs = await super().pre_launch(**kwargs)  # type: ignore[misc]
         kwargs["cmd"] = self._launcher_command(kwargs["cmd"])
         return kwargs
@@ -248,6 +250,9 @@ class BackendRemoteProvisionerMixin(BackendProvisionerTraits):
             self._abandoned = True
 
     async def cleanup(self, restart: bool = False) -> None:
+        if self._launching:  # a shutdown during the start: the start stops what it began (_abort_launch)
+            self._abandoned = True
+            return
         if restart and self.channel is not None and self.channel.alive:
             return  # the launcher, its services and the kernel's host stay
         await self._stop_launcher()
@@ -308,6 +313,18 @@ class BackendRemoteProvisionerMixin(BackendProvisionerTraits):
             f"not in it. Run the server as another user, set KERNEL_USERNAME for the kernel, or configure "
             f"c.{type(self).__name__}.unauthorized_users (env GP_UNAUTHORIZED_USERS)."
         )
+
+
+def _response_manager_on_this_loop(manager: Any) -> None:
+    """gateway_provisioners' ResponseManager is a process-wide singleton whose poller is bound to the event
+    loop that was current when it was made. A Jupyter server has one loop; a program that runs kernels in
+    successive loops (``asyncio.run`` twice, a test suite) would never see a payload again: re-arm the
+    poller on this loop."""
+    processor = getattr(manager, "_connection_processor", None)
+    if processor is not None and getattr(processor, "io_loop", None) is not IOLoop.current():
+        processor.stop()  # the socket (and so the response address) stays
+        manager._connection_processor = None
+        manager._start_response_manager()
 
 
 def _key_bytes(key: str | bytes) -> bytes:
