@@ -31,6 +31,7 @@ from backend_kernel_provisioner.server.kernel_site import after_launch, kernel_e
 from backend_kernel_provisioner.server.process_monitor import ProcessMonitor, read_process
 from backend_kernel_provisioner.server.traits import BackendProvisionerTraits
 from backend_kernel_provisioner.sidecar.models.definitions import load_model_definition
+from backend_kernel_provisioner.sidecar.services.reaper import REAPER
 from backend_kernel_provisioner.sidecar.sidecar import Sidecar
 
 #: Signals the launcher passes on to the kernel's process group (SIGTERM means "shut everything down").
@@ -80,6 +81,7 @@ class Launcher:
     async def run(self) -> int:
         """Announce the kernel, serve until the end, stop everything; the exit code."""
         try:
+            await asyncio.to_thread(leftovers.sweep_once)  # what launchers killed on this host left behind
             await self._announce()
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGTERM, self.finish, "SIGTERM")
@@ -158,6 +160,7 @@ class Launcher:
                                      kernel_id=self.options.kernel_id,
                                      control_env=await self.sidecar.control_env())
             self.marker = leftovers.new_launch_marker()
+            REAPER.watch_launches(leftovers.owner_prefix())  # our death takes the kernel's marked processes too
             pid = await self.child.start({**env, leftovers.LAUNCH_ENV: self.marker}, cwd)
             found = read_process(pid)
             self.kernel_start = found.start_time if found is not None else None

@@ -80,6 +80,7 @@ class BackendRemoteProvisionerMixin(BackendProvisionerTraits):
         assigned_ip: str | None
         launch_timeout: int
         response_address: str
+        response_manager: Any
         public_key: str
         port_range: str
         log: logging.Logger
