@@ -165,6 +165,8 @@ async def test_services_and_models_run_next_to_the_kernel(ssh_host: SshHost, tmp
         assert (await provisioner.services.status(f"echo-model-{port}"))["pid"] == model_pid
         again = await kernel.execute("r1", "query", "print('after restart')")
         assert again["console"] == [["stdout", "after restart\n"]]
+        listed = await kernel.execute("r2", "query", "%services")  # the magics reach the sidecar next to them
+        assert "httpd" in listed["console"][0][1] and "running" in listed["console"][0][1]
 
         os.kill(model_pid, signal.SIGKILL)
         unhealthy = await next_event(events, lambda e: e.get("event") == "model-service-status" and not e["is_healthy"])
