@@ -16,6 +16,7 @@ pushed to every peer that sent ``subscribe``.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timezone
 from typing import Any
@@ -41,9 +42,15 @@ def unpack(session: Session, frames: list[bytes], *, routed: bool) -> tuple[list
     """Identities (for a ROUTER) and the checked message; :class:`Refused` when its signature is wrong or reused."""
     try:
         identities, msg_frames = session.feed_identities(frames, copy=True)
+        # jupyter_client would date an undated header "now": the raw header must carry its own date.
+        header = msg_frames[1] if len(msg_frames) > 1 else b"{}"
+        if "date" not in json.loads(header if isinstance(header, bytes) else header.bytes):
+            raise ValueError("undated message")
         message = session.deserialize(msg_frames, content=True, copy=True)  # checks signature and replay
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
+    except Exception as exc:  # whatever a malformed message breaks, it is refused, never fatal to the channel
         raise Refused(str(exc) or type(exc).__name__) from None
+    if not isinstance(message.get("content"), dict):
+        raise Refused("content is not an object")
     date = message["header"].get("date")
     if not isinstance(date, datetime) or abs((datetime.now(timezone.utc) - date).total_seconds()) > MAX_AGE:
         raise Refused(f"stale or undated message (date {date!s}; accepted within {MAX_AGE:g} s)")

@@ -109,7 +109,7 @@ class ChannelServer:
             task.add_done_callback(self._answers.discard)
 
     async def _answer(self, ident: list[bytes], message: dict[str, Any]) -> None:
-        content = message.get("content") or {}
+        content = message["content"]  # an object: unpack refuses anything else
         op, args = content.get("op"), content.get("args") or {}
         handler = self.handlers.get(op) if isinstance(op, str) else None
         if handler is None:

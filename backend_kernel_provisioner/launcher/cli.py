@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port-range", default="0..0", metavar="LOW..HIGH",
                         help="ports for the kernel, the comm port and the channel (0..0: any)")
     parser.add_argument("--transport-encryption", default="", help="CurveZMQ policy; only '' or 'disabled'")
-    parser.add_argument("--ip", default="0.0.0.0", help="address the kernel and the launcher's ports listen on")
+    parser.add_argument("--ip", default="0.0.0.0", help="IPv4 address the kernel and the launcher's ports listen on")
     parser.add_argument("--lease-timeout", type=float, default=10.0,
                         help="seconds without a message from the provisioner after which everything stops")
     parser.add_argument("--stop-grace", type=float, default=5.0,
@@ -57,6 +57,8 @@ def parse_options(argv: Sequence[str]) -> tuple[LauncherOptions, str]:
         ip = check_bind_address(args.ip)
     except ValueError as exc:
         parser.error(str(exc))
+    if ":" in ip:
+        parser.error(f"--ip {ip}: the launcher listens on IPv4 addresses only (ZeroMQ ports and the port range)")
     options = LauncherOptions(
         kernel_id=args.kernel_id, response_address=args.response_address, public_key=args.public_key,
         kernel_argv=kernel, port_range=port_range, ip=ip, lease_timeout=args.lease_timeout,

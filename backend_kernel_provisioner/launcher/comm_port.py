@@ -51,11 +51,10 @@ class CommPort:
 
 
 async def _read_to_end(reader: asyncio.StreamReader) -> bytes:
-    """The sender closes its side after writing; at most :data:`MAX_REQUEST` bytes are kept."""
+    """The sender closes its side after writing; a request over :data:`MAX_REQUEST` bytes is refused."""
     data = b""
-    while len(data) <= MAX_REQUEST:
-        chunk = await reader.read(4096)
-        if not chunk:
-            break
+    while chunk := await reader.read(4096):
         data += chunk
+        if len(data) > MAX_REQUEST:
+            raise ValueError(f"request larger than {MAX_REQUEST} bytes")
     return data

@@ -25,6 +25,8 @@ def parse_port_range(text: str | None) -> tuple[int, int]:
     low, sep, high = text.partition("..")
     if not sep or not low.isdigit() or not high.isdigit() or int(low) > int(high):
         raise ValueError(f"--port-range must be LOW..HIGH, got {text!r}")
+    if int(low) == 0 and int(high) != 0:
+        raise ValueError(f"--port-range {text!r}: LOW must be a port (1..65535), or use 0..0 for any port")
     return int(low), int(high)
 
 
