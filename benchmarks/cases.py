@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from jupyter_client.manager import AsyncKernelManager
 from kernels import idle_rss, kernel, round_trip, start_to_info
 from measure import Samples, sample, tree_rss
+from remote import remote_lifecycle
 from report import Row
 from service_cases import health_transition, service_readiness
 
@@ -22,6 +23,8 @@ class Settings:
     repeats: int
     scale_kernels: int
     stream_mb: int
+    #: Rounds of remote start/restart/shutdown per variant (a stock round takes about a minute).
+    remote_rounds: int = 5
 
 
 C_HELLO = '#include <stdio.h>\nint main(void) {{ puts("hello {tag}"); return 0; }}\n'
@@ -204,4 +207,4 @@ async def memory(s: Settings) -> list[Row]:
 
 
 ALL = [kernel_start, own_kernel_start, c_cells, small_cells, streamed_output, service_readiness,
-       health_transition, scale, memory]
+       health_transition, scale, memory, remote_lifecycle]

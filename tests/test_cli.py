@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,3 +97,77 @@ def test_committed_specs_match_generator(tmp_path: Path) -> None:
     for spec in LANGUAGES.values():
         committed = json.loads((ROOT / "kernelspecs" / spec.spec_name / "kernel.json").read_text())
         assert committed == make_kernelspecs.kernel_json(spec), spec.key
+
+
+REMOTE = "backend-distributed-provisioner"
+
+
+def test_install_for_remote_hosts_then_list_and_remove(tmp_path: Path) -> None:
+    """A second set beside the plain one: same argv and config, another provisioner and its hosts (issue 16)."""
+    from jupyter_client.kernelspec import KernelSpec
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_client.provisioning import KernelProvisionerFactory
+
+    prefix = tmp_path / "prefix"
+    kernels = prefix / "share" / "jupyter" / "kernels"
+    plain = run(*CLI, "install", "--prefix", str(prefix), "--language", "c")
+    assert plain.returncode == 0, plain.stderr
+    done = run(*CLI, "install", "--all", "--prefix", str(prefix), "--language", "c", "--language", "python",
+               "--provisioner", REMOTE, "--remote-host", "gpu-1", "--remote-host", "10.0.0.7",
+               "--name-suffix=-remote")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in kernels.iterdir()) == ["backend-c", "backend-c-remote", "backend-python-remote"]
+
+    for language, display in (("c", "C (backend, remote)"), ("python", "Python 3 (backend, remote)")):
+        shipped = json.loads((spec_source_dir() / f"backend-{language}" / "kernel.json").read_text())
+        written = json.loads((kernels / f"backend-{language}-remote" / "kernel.json").read_text())
+        chosen = written["metadata"]["kernel_provisioner"]
+        assert chosen["provisioner_name"] == REMOTE
+        assert chosen["config"] == {**shipped["metadata"]["kernel_provisioner"]["config"],
+                                    "remote_hosts": ["gpu-1", "10.0.0.7"]}
+        assert written["display_name"] == display
+        assert written["argv"] == shipped["argv"]
+        rest = ("display_name", "metadata")
+        assert {k: v for k, v in written.items() if k not in rest} == {k: v for k, v in shipped.items() if k not in rest}
+        assert {k: v for k, v in written["metadata"].items() if k != "kernel_provisioner"} == \
+            {k: v for k, v in shipped["metadata"].items() if k != "kernel_provisioner"}
+    plain_spec = json.loads((kernels / "backend-c" / "kernel.json").read_text())
+    assert plain_spec == json.loads((spec_source_dir() / "backend-c" / "kernel.json").read_text())
+
+    # jupyter_client makes our remote provisioner from the spec, with the hosts as its setting
+    spec = KernelSpec.from_resource_dir(str(kernels / "backend-c-remote"))
+    provisioner: Any = KernelProvisionerFactory.instance().create_provisioner_instance("k-1", spec,
+                                                                                      AsyncKernelManager())
+    assert type(provisioner).__name__ == "BackendDistributedProvisioner"
+    assert provisioner.remote_hosts == ["gpu-1", "10.0.0.7"] and provisioner.language == "c"
+
+    env = {**os.environ, "JUPYTER_PATH": str(prefix / "share" / "jupyter")}
+    table = run(*CLI, "list", env=env)
+    assert table.returncode == 0, table.stderr
+    rows = {line.split()[0]: line for line in table.stdout.splitlines()[1:]}
+    assert REMOTE in rows["backend-c-remote"] and str(kernels / "backend-c-remote") in rows["backend-c-remote"]
+    assert rows["backend-c-remote"].split()[1] == "c"
+    assert "backend-kernel-provisioner" in rows["backend-c"] and str(kernels / "backend-c") in rows["backend-c"]
+
+    removed = run(*CLI, "remove", "--language", "c", "--name-suffix", "remote", env=env)
+    assert removed.returncode == 0, removed.stderr
+    assert sorted(p.name for p in kernels.iterdir()) == ["backend-c", "backend-python-remote"]
+    removed = run(*CLI, "remove", "--language", "c", env=env)  # without the suffix: the plain spec only
+    assert removed.returncode == 0, removed.stderr
+    assert sorted(p.name for p in kernels.iterdir()) == ["backend-python-remote"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--provisioner", "no-such-provisioner"],
+     "unknown provisioner 'no-such-provisioner'; installed (jupyter_client.kernel_provisioners): "),
+    (["--remote-host", "gpu-1"], "--remote-host needs a provisioner that runs kernels on other hosts"),
+    (["--provisioner", REMOTE, "--remote-host", "a b"], "--remote-host 'a b' is not a host name or address"),
+    (["--name-suffix", "re/mote"], "--name-suffix 're/mote': letters, digits"),
+])
+def test_bad_install_options_exit_2_and_install_nothing(tmp_path: Path, args: list[str], message: str) -> None:
+    done = run(*CLI, "install", "--prefix", str(tmp_path / "p"), "--language", "python", *args)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"backend-kernels: error: {message}"), done.stderr
+    if "unknown provisioner" in message:
+        assert REMOTE in done.stderr and "backend-kernel-provisioner" in done.stderr  # the names to choose from
+    assert not (tmp_path / "p").exists()

@@ -32,6 +32,8 @@ ALLOWED: dict[str, set[str] | None] = {
     "install": {"common"},
     "integrations": {"common"},
     "agent": {"common", "install"},
+    "launcher": {"common", "sidecar", "server"},
+    "remote": {"common", "sidecar", "server"},
     "devtools": None,
     "": None,  # the package's own top-level modules: __init__, __main__, the python_kernel shim
 }

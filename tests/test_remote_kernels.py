@@ -34,6 +34,14 @@ DATA = Path(__file__).parent / "data"
 REMOTE = "backend-distributed-provisioner"
 
 
+@pytest.fixture(autouse=True)
+def _launcher_logs_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gateway_provisioners writes each launcher's log to /tmp/kernel-<id>.log and never removes it."""
+    import gateway_provisioners.distributed
+
+    monkeypatch.setattr(gateway_provisioners.distributed, "kernel_log_dir", str(tmp_path))
+
+
 def remote_options(host: SshHost, **extra: Any) -> dict[str, Any]:
     """Keywords that send a kernel to ``host`` (root is allowed here: the tests run as root)."""
     return {
@@ -44,13 +52,16 @@ def remote_options(host: SshHost, **extra: Any) -> dict[str, Any]:
 
 
 def launchers_and_kernels(host: SshHost) -> list[str]:
-    """Command lines of what runs through the test sshd (launcher, kernels, services), zombies aside."""
+    """What runs through the test sshd (launcher, kernels, services, reapers), zombies aside:
+    ``pid (parent) command line``."""
     found = []
     for pid in session_processes(host):
         try:
-            found.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            stat = proc_stat(pid)
         except OSError:
             continue
+        found.append(f"{pid} ({stat[1][1] if stat else '?'}) {cmdline[:300]}")
     return found
 
 
@@ -182,6 +193,15 @@ async def test_a_refused_user_gets_a_clear_error(ssh_host: SshHost) -> None:
     assert await wait_until_none_left(ssh_host, deadline=2) == []
 
 
+async def test_an_unknown_host_key_is_refused(ssh_host: SshHost, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    options = remote_options(ssh_host, ssh_known_hosts_file=str(empty))
+    with pytest.raises(RuntimeError, match=r"cannot log in to .*127\.0\.0\.2.*not found in known_hosts"):
+        await AgentKernel.start("shell", **options)
+    assert await wait_until_none_left(ssh_host, deadline=2) == []
+
+
 async def test_a_bad_signature_is_refused_by_a_live_launcher(ssh_host: SshHost) -> None:
     from backend_kernel_provisioner.remote.channel_client import LauncherChannel, LauncherError
 
@@ -210,8 +230,8 @@ async def test_nothing_left_after_shutdown_during_start(ssh_host: SshHost) -> No
     km = AsyncKernelManager(kernel_name="backend-python", kernel_spec_manager=_spec_manager())
     _choose_provisioner(km, options.pop("provisioner"))
     start = asyncio.create_task(km.start_kernel(**options))
-    while not launchers_and_kernels(ssh_host):  # the launcher is up on the "remote" host
-        await asyncio.sleep(0.05)
+    while not any(str(km.kernel_id) in found for found in launchers_and_kernels(ssh_host)):
+        await asyncio.sleep(0.05)  # until this kernel's launcher runs on the "remote" host
     await km.shutdown_kernel(now=True)
     with pytest.raises(Exception):  # noqa: B017 - how the start fails is jupyter_client's affair (its ready future)
         await start
@@ -220,7 +240,7 @@ async def test_nothing_left_after_shutdown_during_start(ssh_host: SshHost) -> No
 
 async def test_a_cancelled_start_leaves_nothing(ssh_host: SshHost) -> None:
     start = asyncio.create_task(AgentKernel.start("python", **remote_options(ssh_host)))
-    while not launchers_and_kernels(ssh_host):
+    while not any("backend_kernel_provisioner.launcher" in found for found in launchers_and_kernels(ssh_host)):
         await asyncio.sleep(0.05)
     start.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -250,18 +270,20 @@ async def test_nothing_left_after_the_server_is_killed(ssh_host: SshHost, tmp_pa
 
     options = remote_options(ssh_host, service_defs_dir=str(DATA / "service-defs"), lease_timeout=2.0)
     options.pop("unauthorized_users")
-    server = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT, json.dumps(options)], stdout=subprocess.PIPE,
-                              text=True, cwd=str(Path(__file__).parent.parent), env={**os.environ})
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", SERVER_SCRIPT, json.dumps(options), stdout=subprocess.PIPE,
+        cwd=str(Path(__file__).parent.parent))
     try:
-        line = await asyncio.wait_for(asyncio.to_thread(server.stdout.readline), 120)  # type: ignore[union-attr]
-        assert line.strip() == "ready"
+        assert server.stdout is not None
+        line = await asyncio.wait_for(server.stdout.readline(), 120)
+        assert line.strip() == b"ready"
         running = launchers_and_kernels(ssh_host)
         assert any("backend_kernel_provisioner.launcher" in c for c in running)
         assert any("http.server" in c or "httpd" in c for c in running) or len(running) >= 3
         server.send_signal(signal.SIGKILL)
-        server.wait()
+        await server.wait()
         assert await wait_until_none_left(ssh_host) == []  # the launcher's lease ran out
     finally:
-        if server.poll() is None:
+        if server.returncode is None:
             server.kill()
-            server.wait()
+            await server.wait()

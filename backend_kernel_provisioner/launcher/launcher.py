@@ -127,7 +127,8 @@ class Launcher:
                 self.finish("lease expired")
 
     async def _stop_everything(self) -> None:
-        await self._stop_kernel(self.options.stop_grace)
+        async with self._start_lock:  # a start in progress finishes (or refuses) first: nothing starts after this
+            await self._stop_kernel(self.options.stop_grace)
         if self.sidecar is not None:
             await self.sidecar.shutdown()
         if self.monitor is not None:
@@ -146,6 +147,7 @@ class Launcher:
                            cwd: str | None = None) -> dict[str, Any]:
         """Start (or restart) the kernel with the provisioner's settings; the sidecar starts on the first call."""
         async with self._start_lock:
+            self._refuse_when_stopping()
             first = self.settings is None
             if first:
                 self.settings = BackendProvisionerTraits(**settings)
@@ -161,6 +163,7 @@ class Launcher:
                                      control_env=await self.sidecar.control_env())
             self.marker = leftovers.new_launch_marker()
             REAPER.watch_launches(leftovers.owner_prefix())  # our death takes the kernel's marked processes too
+            self._refuse_when_stopping()
             pid = await self.child.start({**env, leftovers.LAUNCH_ENV: self.marker}, cwd)
             found = read_process(pid)
             self.kernel_start = found.start_time if found is not None else None
@@ -169,6 +172,10 @@ class Launcher:
                                       kernel_id=self.options.kernel_id, defs_dir=self.settings.service_defs_dir,
                                       models=models, log=self.log)
             return {"pid": pid, "bootstrap_exit_code": code}
+
+    def _refuse_when_stopping(self) -> None:
+        if self._done.is_set():
+            raise RuntimeError(f"the launcher is stopping ({self.exit_reason}): no kernel is started")
 
     def _watch_kernel(self, pid: int) -> None:
         assert self.settings is not None
@@ -202,8 +209,9 @@ class Launcher:
 
     async def shutdown(self, grace: float | None = None) -> bool:
         """Stop the kernel (it normally exited on its shutdown request already), then end the launcher."""
-        await self._stop_kernel(self.options.stop_grace if grace is None else grace)
         self.finish("shutdown requested")
+        async with self._start_lock:
+            await self._stop_kernel(self.options.stop_grace if grace is None else grace)
         return True
 
     # -- requests -----------------------------------------------------------------------------

@@ -116,10 +116,15 @@ class BackendRemoteProvisionerMixin(BackendProvisionerTraits):
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         self._apply_call_options(kwargs)
         self._abandoned = False
+        self._launching = True  # until launch_kernel ends: a shutdown meanwhile abandons this start
         call_env = kwargs.get("env") or {}
         self._call_env = {k: v for k, v in call_env.items() if os.environ.get(k) != v}
         _response_manager_on_this_loop(self.response_manager)
-        kwargs = await super().pre_launch(**kwargs)  # type: ignore[misc]
+        try:
+            kwargs = await super().pre_launch(**kwargs)  # type: ignore[misc]
+        except BaseException:
+            self._launching = False
+            raise
         kwargs["cmd"] = self._launcher_command(kwargs["cmd"])
         return kwargs
 
@@ -137,10 +142,14 @@ class BackendRemoteProvisionerMixin(BackendProvisionerTraits):
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> dict[str, Any]:
         """First launch: start the launcher, then the kernel; a restart: the kernel child only."""
         if self.channel is not None and self.channel.alive:
-            await self._start_kernel_child(kwargs)
+            try:
+                await self._start_kernel_child(kwargs)
+            finally:
+                self._launching = False
             return self.connection_info
         self._launching = True
         try:
+            self._check_abandoned()
             await self._close_channel()
             await self._start_launcher(cmd, **kwargs)
             self._check_abandoned()

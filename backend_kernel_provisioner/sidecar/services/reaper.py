@@ -53,9 +53,11 @@ marked() {
   grep -l -s -a -z -e "^$2=$marks" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3
 }
 hit() { for p in $2; do kill -$1 -$p 2>/dev/null; kill -$1 $p 2>/dev/null; done; }
+first=$(marked "$@")
 for g in $groups; do kill -TERM -$g 2>/dev/null; done
-hit TERM "$(marked "$@")"
-sleep "$1"
+hit TERM "$first"
+# the grace period only when something was signalled (a clean exit leaves nothing: no wait)
+[ "$groups" = " " ] && [ -z "$first" ] || sleep "$1"
 for g in $groups; do kill -KILL -$g 2>/dev/null; done
 i=0
 while [ $i -lt 20 ]; do
