@@ -223,9 +223,8 @@ NOTES = {
     "restart_old_exited": "at the floor: the launcher stops the old kernel child before it starts the new one",
     "shutdown": "the call also waits for the launcher to confirm that the kernel and its services have stopped "
                 "(a round trip on the launcher's channel); the floor is a local shutdown",
-    "shutdown_all_exited": "kernel and launcher exit with the call; what lives on for about 3 s is the launcher's "
-                           "reaper (sidecar/services/reaper.py), which sleeps its grace period before its SIGKILL "
-                           "pass even when nothing is left to kill — skipping that sleep would reach the floor",
+    "shutdown_all_exited": "kernel, launcher and the launcher's reaper exit with the call (the reaper skips its "
+                           "grace period when nothing was left to signal); the floor is a local shutdown",
 }
 
 

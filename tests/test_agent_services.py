@@ -66,11 +66,11 @@ async def test_second_run_waits_for_the_first() -> None:
         assert result["runId"] == "b" and result["console"] == [["stdout", "b done\n"]]
 
 
-async def test_services_and_model_health_with_events(tmp_path: Path) -> None:
-    port = free_port()
-    model = {
+def echo_model(port: int, model_path: Path) -> dict:
+    """A model definition entry: an HTTP server on ``port`` whose health check probes ``/``."""
+    return {
         "name": "echo-model",
-        "model_path": str(tmp_path),
+        "model_path": str(model_path),
         "service": {
             "pre_start_actions": [],
             "start_command": [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
@@ -78,6 +78,11 @@ async def test_services_and_model_health_with_events(tmp_path: Path) -> None:
             "health_check": {"path": "/", "max_retries": 1, "max_wait_time": 2, "initial_delay": 0, "interval": 0.3},
         },
     }
+
+
+async def test_services_and_model_health_with_events(tmp_path: Path) -> None:
+    port = free_port()
+    model = echo_model(port, tmp_path)
     async with await AgentKernel.start(
         "python", cwd=str(tmp_path), service_defs_dir=str(DATA / "service-defs")
     ) as kernel:

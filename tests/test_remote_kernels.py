@@ -25,7 +25,7 @@ from backend_kernel_provisioner.common.leftovers import proc_stat
 from tests.helpers import require_programs
 from tests.remote_host import SshHost, session_processes
 from tests.remote_host import ssh_host as ssh_host  # the session fixture
-from tests.test_agent_services import C_INPUT, next_event
+from tests.test_agent_services import C_INPUT, echo_model, next_event
 from tests.test_model_service import free_port
 
 pytestmark = pytest.mark.kernel
@@ -135,16 +135,7 @@ async def test_the_kernel_runs_on_the_remote_host(ssh_host: SshHost) -> None:
 
 async def test_services_and_models_run_next_to_the_kernel(ssh_host: SshHost, tmp_path: Path) -> None:
     port = free_port()
-    model = {
-        "name": "echo-model",
-        "model_path": str(tmp_path),
-        "service": {
-            "pre_start_actions": [],
-            "start_command": [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
-            "port": port,
-            "health_check": {"path": "/", "max_retries": 1, "max_wait_time": 2, "initial_delay": 0, "interval": 0.3},
-        },
-    }
+    model = echo_model(port, tmp_path)
     options = remote_options(ssh_host, service_defs_dir=str(DATA / "service-defs"))
     async with await AgentKernel.start("python", cwd=str(tmp_path), **options) as kernel:
         provisioner = kernel.provisioner
