@@ -176,6 +176,29 @@ async def test_services_and_models_run_next_to_the_kernel(ssh_host: SshHost, tmp
     assert await wait_until_none_left(ssh_host) == []
 
 
+async def test_a_lost_launcher_is_replaced_on_restart_and_its_events_flow(ssh_host: SshHost) -> None:
+    """The kernel's host lost its launcher (SIGKILL): poll() says so, a restart starts a new launcher over
+    SSH, and the events of its services still reach the subscribers made before."""
+    options = remote_options(ssh_host, service_defs_dir=str(DATA / "service-defs"), lease_timeout=2.0)
+    async with await AgentKernel.start("shell", **options) as kernel:
+        provisioner = kernel.provisioner
+        events = kernel.events()
+        first = parent_of(provisioner.kernel_pid)
+        os.kill(first, signal.SIGKILL)
+        while await provisioner.poll() is None:
+            await asyncio.sleep(0.1)
+        assert await provisioner.poll() == -1  # the launcher itself is gone
+        await kernel.restart()
+        second = parent_of(provisioner.kernel_pid)
+        assert second != first and parent_of(second) == 1
+        started = await kernel.start_service({"name": "httpd", "protocol": "http", "options": {}})
+        assert started["status"] == "started", started
+        await next_event(events, lambda e: e.get("name") == "httpd" and e.get("status") == "running")
+        ran = await kernel.execute("r1", "query", "echo back")
+        assert ran["console"] == [["stdout", "back\n"]]
+    assert await wait_until_none_left(ssh_host) == []
+
+
 async def test_a_refused_user_gets_a_clear_error(ssh_host: SshHost) -> None:
     options = remote_options(ssh_host)
     options["unauthorized_users"] = {os.environ.get("KERNEL_USERNAME") or __import__("getpass").getuser()}

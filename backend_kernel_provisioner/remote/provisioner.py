@@ -95,26 +95,16 @@ class BackendRemoteProvisionerMixin(BackendProvisionerTraits):
         self.kernel_pid: int | None = None
         self.kernel_exit: int | None = None
         self.bootstrap_exit_code: int | None = None
-        self.restart_requested = False
         self._call_env: dict[str, str] = {}
         self._abandoned = False
         self._launching = False
         self.services = RemoteServiceManager(lambda: self.channel, self.events)
         self.models = RemoteModels(lambda: self.channel, self.events)
 
-    # -- configuration from start_kernel() -------------------------------------------------
-
-    def _apply_call_options(self, kwargs: dict[str, Any]) -> None:
-        """Pop keyword arguments naming our (or gateway_provisioners') traits: they must not reach Popen."""
-        names = set(self.trait_names(config=True)) - {"env", "cwd"}
-        for name in list(kwargs):
-            if name in names:
-                setattr(self, name, kwargs.pop(name))
-
     # -- hooks -------------------------------------------------------------------------------
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
-        self._apply_call_options(kwargs)
+        self.apply_call_options(kwargs)  # ours and gateway_provisioners' traits
         self._abandoned = False
         self._launching = True  # until launch_kernel ends: a shutdown meanwhile abandons this start
         call_env = kwargs.get("env") or {}
@@ -153,7 +143,7 @@ class BackendRemoteProvisionerMixin(BackendProvisionerTraits):
             await self._close_channel()
             await self._start_launcher(cmd, **kwargs)
             self._check_abandoned()
-            self._open_channel()
+            await self._open_channel()
             await self._start_kernel_child(kwargs)
             self._check_abandoned()
         except BaseException as exc:
@@ -169,7 +159,8 @@ class BackendRemoteProvisionerMixin(BackendProvisionerTraits):
     async def _kill_launcher(self) -> None:
         raise NotImplementedError
 
-    def _open_channel(self) -> None:
+    async def _open_channel(self) -> None:
+        """Connect to the new launcher and subscribe to its events (its current state first)."""
         port = self.connection_info.get("backend_port")
         if not port:
             raise RemoteKernelError(
@@ -180,12 +171,11 @@ class BackendRemoteProvisionerMixin(BackendProvisionerTraits):
             on_event=self._on_launcher_event, heartbeat=HEARTBEAT, lost_after=self.lease_timeout,
         )
         self.channel.connect()
+        for event in await self.channel.call("subscribe", timeout=self.launch_timeout) or []:
+            self.events.publish(event)
 
     async def _start_kernel_child(self, kwargs: dict[str, Any]) -> None:
         assert self.channel is not None
-        if not self.events.state:  # first contact (or after a lost launcher): the current state first
-            for event in await self.channel.call("subscribe", timeout=self.launch_timeout) or []:
-                self.events.publish(event)
         timeout = self.launch_timeout + self.bootstrap_timeout + self.service_start_timeout
         try:
             result = await self.channel.call(
@@ -213,9 +203,6 @@ class BackendRemoteProvisionerMixin(BackendProvisionerTraits):
         self.log.warning("remote kernel %s: start abandoned (%s): stopping its launcher", self.kernel_id,
                          f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         await asyncio.shield(self._stop_launcher())
-
-    async def post_launch(self, **kwargs: Any) -> None:
-        self.restart_requested = False
 
     async def poll(self) -> int | None:
         if self.channel is None:
@@ -254,8 +241,8 @@ class BackendRemoteProvisionerMixin(BackendProvisionerTraits):
             await self.channel.call("signal", timeout=10, signum=int(signal.SIGTERM))
 
     async def shutdown_requested(self, restart: bool = False) -> None:
-        """The true restart flag (``kill()`` gets ``False`` even on a restart, jupyter_client#1061)."""
-        self.restart_requested = restart
+        """Carries the true restart flag (``kill()`` gets ``False`` even on a restart, jupyter_client#1061);
+        nothing here depends on it but an abandoned start: ``kill()`` never stops the launcher anyway."""
         if self._launching and not restart:
             self._abandoned = True
 
@@ -265,7 +252,11 @@ class BackendRemoteProvisionerMixin(BackendProvisionerTraits):
             return
         if restart and self.channel is not None and self.channel.alive:
             return  # the launcher, its services and the kernel's host stay
-        await self._stop_launcher()
+        await self._stop_launcher()  # on a restart: the launcher was lost, a new one starts next
+        if not restart:  # the kernel is gone for good: end every subscription to its events
+            self.events.close()
+            self.events = EventBus()
+            self.services.bus = self.models.bus = self.events
         await super().cleanup(restart=restart)  # type: ignore[misc]
 
     async def _stop_launcher(self) -> None:
@@ -280,9 +271,6 @@ class BackendRemoteProvisionerMixin(BackendProvisionerTraits):
         if not stopped:
             await self._kill_launcher()
         await self._await_launcher_exit()
-        self.events.close()
-        self.events = EventBus()
-        self.services.bus = self.models.bus = self.events
 
     async def _await_launcher_exit(self) -> None:
         """Subclasses may wait for the launcher process itself to be gone."""

@@ -61,20 +61,11 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
         self.launch_marker = ""
         self._kernel_start: float | None = None
 
-    # -- configuration from start_kernel() -----------------------------------------
-
-    def _apply_call_options(self, kwargs: dict[str, Any]) -> None:
-        """Pop keyword arguments naming our traits (they must not reach Popen)."""
-        names = set(self.trait_names(config=True)) - set(LocalProvisioner.class_trait_names(config=True))
-        for name in list(kwargs):
-            if name in names:
-                setattr(self, name, kwargs.pop(name))
-
     # -- hooks ------------------------------------------------------------------------
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         """Per-launch state is reset here: jupyter_client reuses this instance across restarts."""
-        self._apply_call_options(kwargs)
+        self.apply_call_options(kwargs)
         self._models_pre_launch()
         self.bootstrap_exit_code = None
         await self._sweep_stale()

@@ -16,6 +16,9 @@ from traitlets.config import LoggingConfigurable
 
 from backend_kernel_provisioner.sidecar.services.ports import check_bind_address
 
+#: ``start_kernel()`` keywords that belong to Popen even if a provisioner had a trait of that name.
+POPEN_KEYWORDS = frozenset({"env", "cwd"})
+
 
 def _env_or(name: str, fallback: str) -> str:
     return os.environ.get(name, fallback)
@@ -137,6 +140,16 @@ class BackendProvisionerTraits(LoggingConfigurable):
         config=True,
         help="Restart a model server that has been unhealthy for this many seconds (0: never).",
     )
+
+    # -- configuration from start_kernel() ----------------------------------------------------
+
+    def apply_call_options(self, kwargs: dict[str, Any]) -> None:
+        """Pop ``start_kernel()`` keyword arguments naming a config trait of this provisioner (ours, or its
+        engine's): they must not reach Popen, whose own ``env`` and ``cwd`` stay."""
+        names = set(self.trait_names(config=True)) - POPEN_KEYWORDS
+        for name in list(kwargs):
+            if name in names:
+                setattr(self, name, kwargs.pop(name))
 
     # -- what was set on purpose (a remote kernel's host computes the other defaults itself) ----
 
