@@ -286,7 +286,7 @@ async def test_nothing_left_after_the_server_is_killed(ssh_host: SshHost, tmp_pa
     options.pop("unauthorized_users")
     server = await asyncio.create_subprocess_exec(
         sys.executable, "-c", SERVER_SCRIPT, json.dumps(options), stdout=subprocess.PIPE,
-        cwd=str(Path(__file__).parent.parent))
+        cwd=str(Path(__file__).parent.parent), env={**os.environ, "GP_KERNEL_LOG_DIR": str(tmp_path)})
     try:
         assert server.stdout is not None
         line = await asyncio.wait_for(server.stdout.readline(), 120)
