@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from backend_kernel_provisioner.agent import AgentKernel
-from backend_kernel_provisioner.common.leftovers import proc_stat
+from backend_kernel_provisioner.common.childproc import proc_stat
 from tests.helpers import require_programs
 from tests.remote_host import SshHost, session_processes
 from tests.remote_host import ssh_host as ssh_host  # the session fixture

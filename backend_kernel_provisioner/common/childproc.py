@@ -24,6 +24,8 @@ from typing import IO, Any
 
 #: What a shell reports for a program stopped by Ctrl-C (128 + SIGINT); every kernel uses it.
 INTERRUPTED_EXIT_CODE = 130
+#: Seconds a stop waits for a SIGKILLed group's members to die (delivery is asynchronous; normally microseconds).
+GROUP_DEATH_WAIT = 1.0
 #: What a shell reports when the program to run does not exist.
 MISSING_PROGRAM_EXIT_CODE = 127
 
@@ -78,7 +80,9 @@ def signal_group(pgid: int, signum: int) -> bool:
 async def stop_group(proc: asyncio.subprocess.Process, grace: float) -> int:
     """SIGTERM the process's group, SIGKILL it after ``grace`` seconds; returns the exit code.
 
-    Children that ignored SIGTERM and outlived the leader are still in the group: they get SIGKILL too.
+    Children that ignored SIGTERM and outlived the leader are still in the group: they get SIGKILL too,
+    and the stop returns once they have died (a signal is delivered asynchronously: without the wait a
+    caller could still see them running).
     """
     signal_group(proc.pid, signal.SIGTERM)
     try:
@@ -86,8 +90,39 @@ async def stop_group(proc: asyncio.subprocess.Process, grace: float) -> int:
     except asyncio.TimeoutError:
         signal_group(proc.pid, signal.SIGKILL)
         await proc.wait()
-    signal_group(proc.pid, signal.SIGKILL)
+    if signal_group(proc.pid, signal.SIGKILL):
+        await _until_group_dead(proc.pid, GROUP_DEATH_WAIT)
     return proc.returncode if proc.returncode is not None else -signal.SIGKILL
+
+
+def proc_stat(pid: int) -> tuple[str, list[str]] | None:
+    """``/proc/<pid>/stat`` as (command name, the fields after it: state, ppid, pgrp, ...); None when gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    name_start, name_end = stat.find("("), stat.rfind(")")
+    if name_start < 0 or name_end < 0:
+        return None
+    return stat[name_start + 1:name_end], stat[name_end + 1:].split()
+
+
+def group_has_live_members(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` still runs (zombies, dead but not yet reaped, do not count)."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            found = proc_stat(int(entry))
+            if found is not None and found[1][2] == str(pgid) and found[1][0] != "Z":
+                return True
+    return False
+
+
+async def _until_group_dead(pgid: int, limit: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while group_has_live_members(pgid) and loop.time() < deadline:
+        await asyncio.sleep(0.01)
 
 
 def signal_name(signum: int) -> str:

@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from backend_kernel_provisioner.common.childproc import signal_group
+from backend_kernel_provisioner.common.childproc import proc_stat, signal_group
 
 #: The environment variable carrying a kernel launch's marker.
 LAUNCH_ENV = "BACKEND_KERNEL_LAUNCH"
@@ -51,19 +51,6 @@ _swept = False
 
 
 # -- who is alive ------------------------------------------------------------------------------
-
-def proc_stat(pid: int) -> tuple[str, list[str]] | None:
-    """``/proc/<pid>/stat`` as (command name, the fields after it: state, ppid, ...); None when gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            stat = fh.read()
-    except OSError:
-        return None
-    name_start, name_end = stat.find("("), stat.rfind(")")
-    if name_start < 0 or name_end < 0:
-        return None
-    return stat[name_start + 1:name_end], stat[name_end + 1:].split()
-
 
 def process_start(pid: int) -> int | None:
     """Start time of ``pid`` in clock ticks since boot (``/proc/<pid>/stat`` field 22); None when gone."""

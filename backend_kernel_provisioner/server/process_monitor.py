@@ -13,7 +13,7 @@ import os
 from collections import deque
 from dataclasses import asdict, dataclass
 
-from backend_kernel_provisioner.common.leftovers import proc_stat
+from backend_kernel_provisioner.common.childproc import proc_stat
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _TICKS = os.sysconf("SC_CLK_TCK")
