@@ -180,12 +180,16 @@ class BackendRemoteProvisionerMixin(BackendProvisionerTraits):
         try:
             result = await self.channel.call(
                 "start-kernel", timeout=timeout, settings=self.explicit_settings(),
-                overrides={**self.extra_env, **self._call_env}, cwd=kwargs.get("cwd"),
+                overrides={**self.extra_env, **self._call_env}, cwd=self._kernel_cwd(kwargs),
             )
         except LauncherError as exc:
             raise RemoteKernelError(f"kernel {self.kernel_id} did not start on {self.assigned_host}: {exc}") from None
         self.kernel_pid, self.kernel_exit = result["pid"], None
         self.bootstrap_exit_code = result.get("bootstrap_exit_code")
+
+    def _kernel_cwd(self, kwargs: dict[str, Any]) -> str | None:
+        """The kernel's working folder on its host: the caller's (a host with the same file system)."""
+        return kwargs.get("cwd")
 
     def _on_launcher_event(self, event: dict[str, Any]) -> None:
         if event.get("event") == "kernel-exit":

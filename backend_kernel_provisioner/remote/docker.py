@@ -1,0 +1,142 @@
+"""``backend-docker-provisioner``: our kernels in Docker or Podman containers.
+
+Built on gateway_provisioners' ``DockerProvisioner``. One container per kernel,
+from our kernel image (:mod:`backend_kernel_provisioner.install.image`): the launcher is its command,
+the kernel its child, services and model servers its other children. The
+container is made through the Docker API (``DOCKER_HOST``: Docker, or Podman's
+``podman system service``) from this process, in a worker thread.
+
+What the engine reports is read before a container is removed: Docker's
+``State.OOMKilled``, the exit code and the last lines of output. Podman's
+Docker API leaves ``OOMKilled`` false even when the memory limit killed the
+container (its cgroup is gone when it looks), so an exit by SIGKILL (137)
+under a memory limit is reported as ``OOMKilled`` too, and says so.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from docker.errors import APIError, NotFound
+from docker.types import Mount
+from gateway_provisioners.docker_swarm import DockerProvisioner
+from traitlets import Unicode, default
+
+from backend_kernel_provisioner.remote.container import BackendContainerMixin, ContainerState
+from backend_kernel_provisioner.remote.provisioner import RemoteKernelError
+
+#: The exit code of a container whose main process was SIGKILLed.
+KILLED = 128 + 9
+#: Log lines of a container that ended during its start, quoted in the error.
+LOG_TAIL = 12
+
+
+class BackendDockerProvisioner(BackendContainerMixin, DockerProvisioner):
+    """A kernel in its own container; services and model servers next to it in the same container."""
+
+    docker_network = Unicode(
+        config=True,
+        help="Network of the kernel containers; the server must reach their addresses and they the server's "
+        "(env: GP_DOCKER_NETWORK; default 'bridge', which Podman's Docker API maps to its own default network).",
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._init_container_state()
+
+    @default("docker_network")
+    def _default_docker_network(self) -> str:
+        return os.environ.get("GP_DOCKER_NETWORK", "bridge")
+
+    def _create_container(self, cmd: list[str], env: dict[str, str]) -> None:
+        uid, gid = self.container_user(env)
+        name = f"{env.get('KERNEL_USERNAME', 'kernel')}-{self.kernel_id}".lower()
+        options: dict[str, Any] = {
+            "command": cmd, "name": name, "hostname": name[:63], "labels": self.container_labels(),
+            "environment": self.container_environment(env), "user": f"{uid}:{gid}", "network": self.docker_network,
+            "detach": True, "auto_remove": False, "mounts": [_mount(spec) for spec in self.mounts],
+        }
+        if self.container_working_dir:
+            options["working_dir"] = self.container_working_dir
+        if self.memory_limit:
+            options["mem_limit"] = self.memory_limit
+            options["memswap_limit"] = self.memory_limit  # no swap beyond the limit: the limit means the limit
+        if self.cpu_limit:
+            options["nano_cpus"] = int(self.cpu_limit * 1e9)
+        if self.pids_limit:
+            options["pids_limit"] = self.pids_limit
+        self.container_name = name
+        container = self.client.containers.run(self.image_name, **options)
+        self._container_id = container.id
+
+    def _container(self) -> Any:
+        return self.client.containers.get(getattr(self, "_container_id", None) or self.container_name)
+
+    def _container_state(self) -> ContainerState:
+        try:
+            container = self._container()
+        except NotFound:
+            return ContainerState("gone", reason="removed")
+        except APIError as exc:
+            return ContainerState("pending", message=f"engine: {exc}")
+        state = container.attrs.get("State", {})
+        status = str(state.get("Status", "")).lower()
+        if status in ("created", "configured", "initialized"):
+            return ContainerState("pending", reason=status)
+        if status == "running":
+            return ContainerState("running", ip=self._address(container.attrs))
+        exit_code = state.get("ExitCode")
+        reason = "OOMKilled" if self._oom_killed(state) else ("Completed" if exit_code == 0 else "Error")
+        message = str(state.get("Error") or "")
+        if reason == "OOMKilled" and not state.get("OOMKilled"):
+            message = f"killed (SIGKILL) under its memory limit of {self.memory_limit}"
+        if reason == "Error":
+            tail = container.logs(tail=LOG_TAIL).decode(errors="replace").strip()
+            message = "; ".join(filter(None, [message, f"last output: {tail}" if tail else ""]))
+        return ContainerState("terminated", reason=reason, exit_code=exit_code, message=message, details=state)
+
+    def _oom_killed(self, state: dict[str, Any]) -> bool:
+        if state.get("OOMKilled"):
+            return True
+        # Podman does not set OOMKilled (the cgroup is gone when it looks): a SIGKILL under a memory limit.
+        return bool(self.memory_limit) and state.get("ExitCode") == KILLED
+
+    def _address(self, attrs: dict[str, Any]) -> str | None:
+        settings = attrs.get("NetworkSettings") or {}
+        networks = settings.get("Networks") or {}
+        chosen: dict[str, Any] = networks.get(self.docker_network) or next(iter(networks.values()), {})
+        return (chosen or {}).get("IPAddress") or settings.get("IPAddress") or None
+
+    def _stop_container(self, timeout: float) -> None:
+        try:
+            self._container().stop(timeout=int(max(timeout, 0)))
+        except NotFound:
+            pass
+
+    def _delete_container(self) -> None:
+        try:
+            self._container().remove(force=True)
+        except NotFound:
+            pass
+        self._container_id = None
+
+    # gateway_provisioners' own lookups by label are not used: ours know the container's id.
+    def get_container_status(self, iteration: str | None) -> str:
+        return self._container_state().phase
+
+    def terminate_container_resources(self, restart: bool = False) -> bool:
+        self._delete_container()
+        self.container_name = None
+        return True
+
+
+def _mount(spec: str) -> Mount:
+    """``SOURCE:TARGET[:ro]`` as a bind mount; a missing source is named (the engine's error does not say which)."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+        raise RemoteKernelError(f"mounts: {spec!r} is not SOURCE:TARGET or SOURCE:TARGET:ro")
+    source, target = parts[0], parts[1]
+    if not os.path.isabs(source) or not os.path.exists(source):
+        raise RemoteKernelError(f"mounts: the source folder of {spec!r} does not exist on this host")
+    return Mount(target=target, source=source, type="bind", read_only=len(parts) == 3 and parts[2] == "ro")
