@@ -18,8 +18,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from docker.client import DockerClient
 from docker.errors import APIError, NotFound
 from docker.types import Mount
+from gateway_provisioners.container import ContainerProvisionerBase
 from gateway_provisioners.docker_swarm import DockerProvisioner
 from traitlets import Unicode, default
 
@@ -41,9 +43,37 @@ class BackendDockerProvisioner(BackendContainerMixin, DockerProvisioner):
         "(env: GP_DOCKER_NETWORK; default 'bridge', which Podman's Docker API maps to its own default network).",
     )
 
+    docker_host = Unicode(
+        config=True,
+        help="The Docker API to use: unix:///var/run/docker.sock, Podman's unix:///run/podman/podman.sock, "
+        "tcp://HOST:2375 (env: DOCKER_HOST; default: the Docker client's own default).",
+    )
+
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        # Not DockerProvisioner.__init__: it connects to the engine at once, on the server's event loop, and a
+        # missing engine would fail the provisioner's creation with a bare connection error. Ours connects at
+        # the first launch, in a worker thread, and says which API it tried.
+        ContainerProvisionerBase.__init__(self, **kwargs)
+        self._client: DockerClient | None = None
+        self._container_id: str | None = None
         self._init_container_state()
+
+    @property
+    def client(self) -> DockerClient:
+        if self._client is None:
+            try:
+                self._client = (DockerClient(base_url=self.docker_host, version="auto") if self.docker_host
+                                else DockerClient.from_env())
+            except Exception as exc:
+                raise RemoteKernelError(
+                    f"cannot reach the container engine's Docker API at {self.docker_host or 'DOCKER_HOST'}: "
+                    f"{exc} (start Docker, or Podman's 'podman system service', and set docker_host or "
+                    f"DOCKER_HOST)") from None
+        return self._client
+
+    @default("docker_host")
+    def _default_docker_host(self) -> str:
+        return os.environ.get("DOCKER_HOST", "")
 
     @default("docker_network")
     def _default_docker_network(self) -> str:
@@ -71,7 +101,7 @@ class BackendDockerProvisioner(BackendContainerMixin, DockerProvisioner):
         self._container_id = container.id
 
     def _container(self) -> Any:
-        return self.client.containers.get(getattr(self, "_container_id", None) or self.container_name)
+        return self.client.containers.get(self._container_id or self.container_name)
 
     def _container_state(self) -> ContainerState:
         try:
