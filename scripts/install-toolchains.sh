@@ -9,6 +9,10 @@ PACKAGES=(
   golang-go rustc cargo default-jdk-headless nodejs
   lua5.4 php-cli ghc r-base-core octave gnuplot-nox guile-3.0
   chromium espeak-ng sox openssh-server fonts-dejavu-core
+  # Kernels in containers (tests/podman_host.py, backend_kernel_provisioner/install/image.py): podman with
+  # runc (crun refuses this kind of host's cgroup layout), its bridge network (netavark, which needs iptables),
+  # and mmdebstrap, which builds the image's rootfs from Debian packages (no image registry needed).
+  podman runc catatonit netavark aardvark-dns iptables mmdebstrap
 )
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -158,7 +158,7 @@ async def test_a_container_that_cannot_start_fails_at_once_with_its_reason(docke
 def test_the_kernelspec_argv_gets_the_images_python(docker_host: PodmanApi) -> None:
     from backend_kernel_provisioner.remote.docker import BackendDockerProvisioner
 
-    provisioner = BackendDockerProvisioner(kernel_id="k", connection_info={}, kernel_spec=None)
+    provisioner = BackendDockerProvisioner(kernel_id="k", kernel_spec=None)
     provisioner.kernel_id, provisioner.response_address, provisioner.public_key = "k", "1.2.3.4:8877", "pk"
     argv = provisioner._launcher_command([sys.executable, "-m", "backend_kernel_provisioner.kernels", "c"])
     assert argv[0] == "/opt/backend/bin/python" and argv[-4] == "/opt/backend/bin/python"

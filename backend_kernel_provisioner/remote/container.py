@@ -149,6 +149,16 @@ class BackendContainerMixin(BackendRemoteProvisionerMixin):
     def _default_pids_limit(self) -> int:
         return int(os.environ.get("BACKEND_PIDS_LIMIT") or 0)
 
+    async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
+        """gateway_provisioners forgets the container's address before every launch; a restart keeps the
+        container (only the kernel child restarts), so its address is kept too."""
+        live = self.channel is not None and self.channel.alive
+        kept = (self.assigned_host, self.assigned_ip, self.assigned_node_ip)
+        kwargs = await super().pre_launch(**kwargs)
+        if live:
+            self.assigned_host, self.assigned_ip, self.assigned_node_ip = kept
+        return kwargs
+
     # -- what the container is given -------------------------------------------------------------
 
     def explicit_settings(self) -> dict[str, Any]:
@@ -287,6 +297,8 @@ class BackendContainerMixin(BackendRemoteProvisionerMixin):
         if state.phase in ("terminated", "gone"):
             if self.termination is None:
                 self._report_termination(state)
+            if self.channel is not None:  # its launcher died with it; the channel notices only after lease_timeout,
+                self.channel.lost = True  # and until then a restart would reuse it instead of starting a new one
             return LAUNCHER_LOST
         return None
 
