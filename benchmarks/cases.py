@@ -10,6 +10,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from containers import container_lifecycle
 from jupyter_client.manager import AsyncKernelManager
 from kernels import idle_rss, kernel, round_trip, start_to_info
 from measure import Samples, sample, tree_rss
@@ -207,4 +208,4 @@ async def memory(s: Settings) -> list[Row]:
 
 
 ALL = [kernel_start, own_kernel_start, c_cells, small_cells, streamed_output, service_readiness,
-       health_transition, scale, memory, remote_lifecycle]
+       health_transition, scale, memory, remote_lifecycle, container_lifecycle]

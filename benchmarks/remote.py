@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,8 +165,9 @@ async def _sweep(kernel_id: str, host: SshHost) -> list[int]:
 # -- running the rounds -----------------------------------------------------------------------------
 
 
-async def _round(variant: Variant, env: dict[str, str], host: SshHost) -> None:
-    """One start/restart/shutdown of ``variant`` in its own process group; a stuck one is killed."""
+async def _round(variant: Variant, env: dict[str, str], sweep: Callable[[str], Awaitable[list[int]]]) -> None:
+    """One start/restart/shutdown of ``variant`` in its own process group; a stuck one is killed; ``sweep``
+    then removes whatever is left of its kernel (and returns what it had to remove)."""
     kernel_id = str(uuid.uuid4())
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(WORKER), "--kernel-id", kernel_id, *variant.args,
@@ -184,16 +186,16 @@ async def _round(variant: Variant, env: dict[str, str], host: SshHost) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
-        variant.left += await _sweep(kernel_id, host)
+        variant.left += await sweep(kernel_id)
     lines = out.decode().strip().splitlines()
     if proc.returncode != 0 or not lines:
         tail = "\n".join(err.decode(errors="replace").strip().splitlines()[-15:])
         raise RuntimeError(f"{variant.name} round failed (exit {proc.returncode}):\n{tail}")
     times = json.loads(lines[-1])
-    for op in OPERATIONS:
+    for op in variant.samples:
         variant.samples[op].values.append(times[op])
         variant.capped += times[op] >= GONE_TIMEOUT
-    print(f"  {variant.name}: " + ", ".join(f"{op} {times[op]:.2f} s" for op in OPERATIONS), flush=True)
+    print(f"  {variant.name}: " + ", ".join(f"{op} {times[op]:.2f} s" for op in variant.samples), flush=True)
 
 
 def _environment(workdir: Path, host: SshHost) -> dict[str, str]:
@@ -259,7 +261,7 @@ async def remote_lifecycle(s) -> list[Row]:
             for number in range(s.remote_rounds):
                 print(f"  round {number + 1} of {s.remote_rounds}", flush=True)
                 for variant in variants:
-                    await _round(variant, env, host)
+                    await _round(variant, env, lambda kernel_id: _sweep(kernel_id, host))
         finally:
             await asyncio.to_thread(stop_sshd, host)
     return _rows(*variants)

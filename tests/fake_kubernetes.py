@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -137,6 +138,7 @@ class FakeCluster:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     scenario: str = "run"  # run, unschedulable, image-pull-backoff
     pending_reads: int = 2
+    kubeconfig: str = ""  # a kubeconfig file naming this "cluster" (written by the test fixture)
     pods: dict[tuple[str, str], FakePod] = field(default_factory=dict)
     namespaces: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, str, Any]] = field(default_factory=list)  # (method, pod or namespace, detail)
@@ -144,6 +146,7 @@ class FakeCluster:
     hosts: list[str] = field(default_factory=list)  # the API server address of every client made
     lock: threading.RLock = field(default_factory=threading.RLock)
     threads: list[threading.Thread] = field(default_factory=list)
+    workdirs: list[str] = field(default_factory=list)  # the pods' home folders, removed at the end
 
     # -- pods ----------------------------------------------------------------------------------
 
@@ -166,6 +169,7 @@ class FakeCluster:
         env = {e["name"]: e["value"] for e in container.get("env", [])}
         env.update({"PATH": IMAGE_PATH, MARKER: self.run_id})
         pod.workdir = tempfile.mkdtemp(prefix="fake-pod-")
+        self.workdirs.append(pod.workdir)
         env.setdefault("HOME", pod.workdir)
         pod.process = subprocess.Popen(
             [sys.executable, "-c", POD_INIT, *container["command"]], env=env,
@@ -189,14 +193,6 @@ class FakeCluster:
         if pod.deleting:
             meta["deletionTimestamp"] = "2024-01-01T00:00:00Z"
         return model({**pod.manifest, "metadata": meta, "status": status}, "V1Pod")
-
-    def list_pods(self, namespace: str, label_selector: str = "") -> Any:
-        wanted = dict(part.split("=", 1) for part in label_selector.split(",") if part)
-        with self.lock:
-            found = [p for (ns, _), p in self.pods.items()
-                     if ns == namespace and all(p.labels.get(k) == v for k, v in wanted.items())]
-        return model({"apiVersion": "v1", "kind": "PodList", "metadata": {},
-                      "items": [{**p.manifest, "status": self._status(p)} for p in found]}, "V1PodList")
 
     def _status(self, pod: FakePod) -> dict[str, Any]:
         image = pod.manifest["spec"]["containers"][0]["image"]
@@ -315,6 +311,8 @@ class FakeCluster:
                 pod.process.wait()
         for pid in self.leftovers():
             os.kill(pid, signal.SIGKILL)
+        for workdir in self.workdirs:
+            shutil.rmtree(workdir, ignore_errors=True)
         return left
 
 
@@ -372,9 +370,6 @@ def fake_api_classes(cluster: FakeCluster) -> tuple[type, type]:
 
         def read_namespaced_pod(self, name: str, namespace: str, **kwargs: Any) -> Any:
             return cluster.read_pod(name, namespace)
-
-        def list_namespaced_pod(self, namespace: str, label_selector: str = "", **kwargs: Any) -> Any:
-            return cluster.list_pods(namespace, label_selector)
 
         def delete_namespaced_pod(self, name: str, namespace: str, body: Any = None,
                                   grace_period_seconds: int | None = None, **kwargs: Any) -> Any:

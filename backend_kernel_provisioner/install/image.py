@@ -5,7 +5,7 @@ Two layers, each named by a hash of what went into it, so that an unchanged inpu
 * ``localhost/backend-kernel-base:<hash12>``: a Debian rootfs made by ``mmdebstrap`` (Python, gcc, make,
   tini, ...) with a venv ``/opt/backend`` holding our runtime dependencies from PyPI, gateway_provisioners'
   stock ``bootstrap-kernel.sh`` as the default command (so the stock ``DockerProvisioner`` can run the same
-  image for the benchmarks) and a user ``kernel`` (1000:100); ``podman import``-ed. About 40 s.
+  image for the benchmarks) and a user ``kernel`` (1000:100); ``podman import``-ed. About 45 s here.
 * ``localhost/backend-kernel:<hash12>`` (and ``:latest``): the base plus our wheel built from the working
   tree, installed ``--no-deps``, and our kernelspecs; a ``podman build`` of a few seconds.
 

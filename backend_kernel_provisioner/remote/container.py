@@ -269,16 +269,11 @@ class BackendContainerMixin(BackendRemoteProvisionerMixin):
         await asyncio.to_thread(self._stop_container, self.container_stop_timeout)
 
     async def _await_launcher_exit(self) -> None:
-        """Until the container has exited; then it is removed (its reason read before, if it died by itself)."""
+        """Remove the container at once: the launcher confirmed that the kernel and services stopped, or
+        :meth:`_kill_launcher` read the container's reason and stopped it (waiting for the container's own
+        exit after a confirmed stop only added the engine's clean-up time to every shutdown)."""
         if self.container_name is None:
             return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.container_stop_timeout
-        while (await asyncio.to_thread(self._container_state)).phase not in ("terminated", "gone"):
-            if loop.time() > deadline:
-                await asyncio.to_thread(self._stop_container, 0)
-                break
-            await asyncio.sleep(STATE_INTERVAL)
         await asyncio.to_thread(self._delete_container)
         self.container_name = None
         self.assigned_ip = None

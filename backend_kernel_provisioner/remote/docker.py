@@ -16,6 +16,7 @@ under a memory limit is reported as ``OOMKilled`` too, and says so.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from docker.client import DockerClient
@@ -30,6 +31,8 @@ from backend_kernel_provisioner.remote.provisioner import RemoteKernelError
 
 #: The exit code of a container whose main process was SIGKILLed.
 KILLED = 128 + 9
+#: Tries of a container's removal.
+REMOVE_ATTEMPTS = 20
 #: Log lines of a container that ended during its start, quoted in the error.
 LOG_TAIL = 12
 
@@ -145,10 +148,19 @@ class BackendDockerProvisioner(BackendContainerMixin, DockerProvisioner):
             pass
 
     def _delete_container(self) -> None:
-        try:
-            self._container().remove(force=True)
-        except NotFound:
-            pass
+        """Forced removal; Podman refuses one while the container is exiting by itself ("container state
+        improper"), so a refused removal is tried again."""
+        for attempt in range(REMOVE_ATTEMPTS):
+            try:
+                self._container().remove(force=True)
+                break
+            except NotFound:
+                break
+            except APIError as exc:
+                if attempt == REMOVE_ATTEMPTS - 1:
+                    self.log.warning("kernel %s: container %s could not be removed: %s",
+                                     self.kernel_id, self.container_name, exc)
+                time.sleep(0.1)
         self._container_id = None
 
     # gateway_provisioners' own lookups by label are not used: ours know the container's id.

@@ -68,7 +68,7 @@ def make_api_client(source: str, kubeconfig: str, context: str) -> client.ApiCli
             tried.append(f"in-cluster (the pod's service account): {str(exc).rstrip('.')}")
     if source in ("auto", "kubeconfig"):
         configuration = client.Configuration()
-        path = os.path.expanduser(kubeconfig)
+        path = os.pathsep.join(os.path.expanduser(part) for part in kubeconfig.split(os.pathsep))
         where = f"kubeconfig {path}" + (f", context {context}" if context else "")
         try:
             config.load_kube_config(config_file=path, context=context or None,

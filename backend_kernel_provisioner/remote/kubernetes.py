@@ -63,7 +63,7 @@ class BackendKubernetesProvisioner(BackendContainerMixin, KubernetesProvisioner)
     """A kernel in its own pod; services and model servers next to it in the same container."""
 
     cluster_config = Enum(
-        list(kube_cluster.CONFIG_SOURCES), config=True,
+        list(kube_cluster.CONFIG_SOURCES), "auto", config=True,
         help="Where the cluster's address and credentials come from: 'in-cluster' (the server's pod's service "
         "account), 'kubeconfig' (the file kubeconfig, context kube_context) or 'auto' (in-cluster, then kubeconfig) "
         "(env: BACKEND_KUBE_CONFIG_SOURCE; GP_USE_INCLUSTER_CONFIG=true/false is honoured; default auto).")
@@ -73,17 +73,17 @@ class BackendKubernetesProvisioner(BackendContainerMixin, KubernetesProvisioner)
     kube_context = Unicode(
         config=True, help="Context of the kubeconfig to use (env: BACKEND_KUBE_CONTEXT; default: its current one).")
     pod_namespace = Unicode(
-        config=True, help="Namespace of the kernel pods when the kernel's env has no KERNEL_NAMESPACE and "
+        "default", config=True, help="Namespace of the kernel pods when the kernel's env has no KERNEL_NAMESPACE and "
         "namespaces are shared (env: GP_NAMESPACE; default 'default').")
     shared_namespace = Bool(
-        config=True, help="Put the pods in pod_namespace; false: a namespace per kernel, named as its pod, made at "
-        "the first launch and deleted at shutdown (env: GP_SHARED_NAMESPACE; default true).")
+        True, config=True, help="Put the pods in pod_namespace; false: a namespace per kernel, named as its pod, "
+        "made at the first launch and deleted at shutdown (env: GP_SHARED_NAMESPACE; default true).")
     kernel_cluster_role = Unicode(
         config=True, help="With a namespace per kernel: a ClusterRole bound to the kernel's service account there "
         "(env: BACKEND_KERNEL_CLUSTER_ROLE; default: none — gateway_provisioners binds cluster-admin).")
     service_account_name = Unicode(
-        config=True, help="Service account of the kernel pods; the kernel's KERNEL_SERVICE_ACCOUNT_NAME wins "
-        "(env: GP_DEFAULT_KERNEL_SERVICE_ACCOUNT_NAME; default 'default').")
+        "default", config=True, help="Service account of the kernel pods; the kernel's KERNEL_SERVICE_ACCOUNT_NAME "
+        "wins (env: GP_DEFAULT_KERNEL_SERVICE_ACCOUNT_NAME; default 'default').")
     mount_service_account_token = Bool(
         config=True, help="Mount the service account's API token into the pod; kernels run users' code and do not "
         "need it (env: BACKEND_MOUNT_SERVICE_ACCOUNT_TOKEN; default false).")
@@ -95,10 +95,10 @@ class BackendKubernetesProvisioner(BackendContainerMixin, KubernetesProvisioner)
     gpu_limit = Int(
         config=True, help="GPUs of the pod, as the extended resource gpu_resource (env: BACKEND_GPU_LIMIT; 0: none).")
     gpu_resource = Unicode(
-        config=True, help="Resource name of a GPU (env: BACKEND_GPU_RESOURCE; default nvidia.com/gpu; "
-        "amd.com/gpu, gpu.intel.com/i915, ...).")
+        "nvidia.com/gpu", config=True, help="Resource name of a GPU (env: BACKEND_GPU_RESOURCE; default "
+        "nvidia.com/gpu; amd.com/gpu, gpu.intel.com/i915, ...).")
     image_pull_policy = Enum(
-        ["IfNotPresent", "Always", "Never", ""], config=True,
+        ["IfNotPresent", "Always", "Never", ""], "IfNotPresent", config=True,
         help="When the node pulls the kernel image (env: BACKEND_IMAGE_PULL_POLICY; default IfNotPresent: an image "
         "tagged ':latest' would otherwise be pulled every time, and a locally loaded one never found).")
     image_pull_secrets = List(
@@ -115,10 +115,10 @@ class BackendKubernetesProvisioner(BackendContainerMixin, KubernetesProvisioner)
         Dict(), config=True, help="Mounts of those volumes into the kernel's container "
         "(env: BACKEND_POD_VOLUME_MOUNTS, JSON).")
     fail_fast_reasons = List(
-        Unicode(), config=True, help="Reasons of a Pending pod that fail the start at once (env: "
-        "BACKEND_POD_FAIL_FAST_REASONS, comma-separated); drop Unschedulable where a cluster autoscaler adds nodes.")
+        Unicode(), list(FAIL_FAST_REASONS), config=True, help="Reasons of a Pending pod that fail the start at once "
+        "(env: BACKEND_POD_FAIL_FAST_REASONS, comma-separated); drop Unschedulable where an autoscaler adds nodes.")
     termination_read_timeout = Float(
-        config=True, help="Seconds to wait for the kubelet to say why a pod's launcher went silent, before the "
+        5.0, config=True, help="Seconds to wait for the kubelet to say why a pod's launcher went silent, before the "
         "pod is deleted (env: BACKEND_TERMINATION_READ_TIMEOUT; default 5).")
 
     def __init__(self, **kwargs: Any) -> None:
@@ -350,7 +350,7 @@ class BackendKubernetesProvisioner(BackendContainerMixin, KubernetesProvisioner)
     async def _kill_launcher(self) -> None:
         """The launcher went silent but the pod looks alive: the kubelet may not have said why yet (its status
         lags the container's end); wait for its verdict a little, as deleting the pod loses it."""
-        if False:
+        if self._launcher_lost and self.termination is None and self.container_name is not None:
             deadline = time.monotonic() + self.termination_read_timeout
             while (await asyncio.to_thread(self._container_state)).phase == "running":
                 if time.monotonic() > deadline:
