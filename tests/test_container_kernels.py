@@ -163,3 +163,42 @@ def test_the_kernelspec_argv_gets_the_images_python(docker_host: PodmanApi) -> N
     argv = provisioner._launcher_command([sys.executable, "-m", "backend_kernel_provisioner.kernels", "c"])
     assert argv[0] == "/opt/backend/bin/python" and argv[-4] == "/opt/backend/bin/python"
     assert sys.executable not in argv
+
+
+SERVER = """
+import asyncio, os, sys
+from backend_kernel_provisioner.agent import AgentKernel
+
+async def main():
+    kernel = await AgentKernel.start("shell", provisioner="backend-docker-provisioner", image_name=sys.argv[1],
+                                     unauthorized_users=set(), lease_timeout=2.0)
+    print(kernel.provisioner.kernel_id, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_dead_servers_container_stops_and_is_swept_later(docker_host: PodmanApi) -> None:
+    """The server is SIGKILLed: its launcher's lease ends the kernel and the container exits (kept, so that
+    its reason stays readable); the next kernel start removes exited containers older than
+    ``stale_container_age``."""
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", SERVER, docker_host.image, stdout=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL)
+    assert server.stdout is not None
+    kernel_id = (await asyncio.wait_for(server.stdout.readline(), 120)).decode().strip()
+    assert len(ours(docker_host, kernel_id)) == 1
+    server.kill()
+    await server.wait()
+    client = docker.DockerClient(base_url=docker_host.docker_host)
+    container = client.containers.get(ours(docker_host, kernel_id)[0])
+    for _ in range(300):  # the lease is 2 s; a safety net of 30 s, not a measure
+        container.reload()
+        if container.status == "exited":
+            break
+        await asyncio.sleep(0.1)
+    assert container.status == "exited", container.status
+    async with await AgentKernel.start("shell", **container_options(docker_host, stale_container_age=0)) as kernel:
+        assert ours(docker_host, kernel_id) == []  # swept by this start
+        assert len(ours(docker_host, kernel.provisioner.kernel_id)) == 1  # its own container is not

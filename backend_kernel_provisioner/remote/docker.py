@@ -16,7 +16,9 @@ under a memory limit is reported as ``OOMKilled`` too, and says so.
 from __future__ import annotations
 
 import os
+import re
 import time
+from datetime import datetime
 from typing import Any
 
 from docker.client import DockerClient
@@ -24,9 +26,9 @@ from docker.errors import APIError, NotFound
 from docker.types import Mount
 from gateway_provisioners.container import ContainerProvisionerBase
 from gateway_provisioners.docker_swarm import DockerProvisioner
-from traitlets import Unicode, default
+from traitlets import Float, Unicode, default
 
-from backend_kernel_provisioner.remote.container import BackendContainerMixin, ContainerState
+from backend_kernel_provisioner.remote.container import APP_LABEL, BackendContainerMixin, ContainerState
 from backend_kernel_provisioner.remote.provisioner import RemoteKernelError
 
 #: The exit code of a container whose main process was SIGKILLed.
@@ -82,7 +84,32 @@ class BackendDockerProvisioner(BackendContainerMixin, DockerProvisioner):
     def _default_docker_network(self) -> str:
         return os.environ.get("GP_DOCKER_NETWORK", "bridge")
 
+    stale_container_age = Float(
+        60.0,
+        config=True,
+        help="Kernel containers (ours, label app=backend-kernel) that exited this many seconds ago are removed "
+        "when a kernel starts: what a server that died left (its launchers stop at the end of their lease, but "
+        "a container stays to keep its reason readable). Negative: never.",
+    )
+
+    def _sweep_stale_containers(self) -> None:
+        """Remove our kernel containers that exited long ago: no provisioner reads their reason any more."""
+        if self.stale_container_age < 0:
+            return
+        now = time.time()
+        for container in self.client.containers.list(all=True, filters={"label": f"app={APP_LABEL}",
+                                                                         "status": "exited"}):
+            finished = _timestamp(container.attrs.get("State", {}).get("FinishedAt", ""))
+            if finished is not None and now - finished >= self.stale_container_age:
+                self.log.info("removing kernel container %s (%s): exited %.0f s ago, no server keeps it",
+                              container.name, container.labels.get("kernel_id", "?"), now - finished)
+                try:
+                    container.remove(force=True)
+                except (NotFound, APIError) as exc:
+                    self.log.debug("stale container %s: %s", container.name, exc)
+
     def _create_container(self, cmd: list[str], env: dict[str, str]) -> None:
+        self._sweep_stale_containers()
         uid, gid = self.container_user(env)
         name = f"{env.get('KERNEL_USERNAME', 'kernel')}-{self.kernel_id}".lower()
         options: dict[str, Any] = {
@@ -171,6 +198,16 @@ class BackendDockerProvisioner(BackendContainerMixin, DockerProvisioner):
         self._delete_container()
         self.container_name = None
         return True
+
+
+def _timestamp(text: str) -> float | None:
+    """An engine's RFC 3339 time (nanoseconds, ``Z`` or an offset) as seconds since the epoch."""
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?", text or "")
+    if not match or match.group(1).startswith("0001"):
+        return None
+    zone = match.group(3) or "Z"
+    moment = datetime.fromisoformat(match.group(1) + ("+00:00" if zone == "Z" else zone))
+    return moment.timestamp() + float(match.group(2) or 0)
 
 
 def _mount(spec: str) -> Mount:
