@@ -86,19 +86,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _stock_kernelspec(prefix: Path, host: SshHost) -> None:
-    """gateway_provisioners' ``ssh_python`` kernelspec, made by its own installer in a private prefix.
+def install_stock_kernelspec(installer: str, prefix: Path, name: str, *options: str) -> None:
+    """A gateway_provisioners kernelspec made by its own installer (``gateway_provisioners.cli.<installer>``) in
+    a private prefix.
 
-    The installer assembles the launcher (``launch_ipykernel.py`` and the shared
-    ``server_listener.py``) into the spec folder; only the interpreter changes, from
-    ``python`` to this one's absolute path (the SSH session's PATH does not have the venv).
+    The installer assembles its launcher (``launch_ipykernel.py`` and the shared ``server_listener.py``, or
+    ``launch_docker.py``) into the spec folder; only the interpreter changes, from ``python`` to this one's
+    absolute path (neither an SSH session's PATH nor the server's need have this venv).
     """
     subprocess.run(
-        [sys.executable, "-m", "gateway_provisioners.cli.ssh_specapp", "install", f"--prefix={prefix}",
-         f"--kernel-name={STOCK_SPEC}", f"--remote-hosts={host.host}"],
+        [sys.executable, "-m", f"gateway_provisioners.cli.{installer}", "install", f"--prefix={prefix}",
+         f"--kernel-name={name}", *options],
         check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    spec_file = prefix / "share" / "jupyter" / "kernels" / STOCK_SPEC / "kernel.json"
+    spec_file = prefix / "share" / "jupyter" / "kernels" / name / "kernel.json"
     spec = json.loads(spec_file.read_text())
     spec["argv"][0] = sys.executable
     spec_file.write_text(json.dumps(spec, indent=1))
@@ -165,7 +166,7 @@ async def _sweep(kernel_id: str, host: SshHost) -> list[int]:
 # -- running the rounds -----------------------------------------------------------------------------
 
 
-async def _round(variant: Variant, env: dict[str, str], sweep: Callable[[str], Awaitable[list[int]]]) -> None:
+async def run_round(variant: Variant, env: dict[str, str], sweep: Callable[[str], Awaitable[list[int]]]) -> None:
     """One start/restart/shutdown of ``variant`` in its own process group; a stuck one is killed; ``sweep``
     then removes whatever is left of its kernel (and returns what it had to remove)."""
     kernel_id = str(uuid.uuid4())
@@ -202,7 +203,7 @@ def _environment(workdir: Path, host: SshHost) -> dict[str, str]:
     """Settings shared by every variant; gateway_provisioners reads them at import, paramiko under HOME."""
     home, prefix, logs = workdir / "home", workdir / "jupyter", workdir / "logs"
     _private_home(home, host)
-    _stock_kernelspec(prefix, host)
+    install_stock_kernelspec("ssh_specapp", prefix, STOCK_SPEC, f"--remote-hosts={host.host}")
     logs.mkdir()
     paths = [str(prefix / "share" / "jupyter"), *os.environ.get("JUPYTER_PATH", "").split(os.pathsep)]
     return {
@@ -261,7 +262,7 @@ async def remote_lifecycle(s) -> list[Row]:
             for number in range(s.remote_rounds):
                 print(f"  round {number + 1} of {s.remote_rounds}", flush=True)
                 for variant in variants:
-                    await _round(variant, env, lambda kernel_id: _sweep(kernel_id, host))
+                    await run_round(variant, env, lambda kernel_id: _sweep(kernel_id, host))
         finally:
             await asyncio.to_thread(stop_sshd, host)
     return _rows(*variants)
