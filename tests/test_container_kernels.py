@@ -10,6 +10,7 @@ bridge address.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import urllib.request
 from pathlib import Path
@@ -70,7 +71,9 @@ async def fetch(url: str) -> bytes:
     return await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=10).read())
 
 
-async def test_python_in_a_container_input_interrupt_service_model_restart(docker_host: PodmanApi) -> None:
+async def test_python_in_a_container_input_interrupt_service_model_restart(
+        docker_host: PodmanApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERVER_ONLY_SECRET", "the server's")
     async with await AgentKernel.start("python", **container_options(docker_host)) as kernel:
         provisioner = kernel.provisioner
         kernel_id = provisioner.kernel_id
@@ -79,6 +82,11 @@ async def test_python_in_a_container_input_interrupt_service_model_restart(docke
 
         who = await kernel.execute("w1", "query", "import os, sys\nprint(os.getuid(), os.getgid(), sys.executable)")
         assert who["console"] == [["stdout", "1000 100 /opt/backend/bin/python\n"]]  # in the image, not root
+        seen = await kernel.execute("w2", "query", "print(os.environ['PATH'], os.environ['HOME'], "
+                                    "os.environ.get('SERVER_ONLY_SECRET', 'unset'))")
+        path, home, secret = seen["console"][0][1].split()
+        assert path.startswith("/opt/backend/bin:") and home == "/home/kernel" and secret == "unset"
+        assert os.environ["PATH"] not in path  # the server's PATH stays on the server
 
         asked = await kernel.execute("q1", "query", "name = input('name? ')\nprint('hi', name)")
         assert asked["status"] == "waiting-input", asked
