@@ -52,7 +52,14 @@
   (newline %status)
   (force-output %status))
 
-(define (interrupt-handler signum) (throw 'backend-interrupt))
+(define %in-cell #f)  ; #t only while a cell's forms run: an interrupt throws only into a running cell
+
+;; Guile runs a signal's handler later, at a safe point: a SIGINT whose cell already ended (stopped by
+;; the flag below, or finished) must not throw into the loader itself, which would end the session.
+(define (interrupt-handler signum)
+  (when %in-cell
+    (set! %in-cell #f)
+    (throw 'backend-interrupt)))
 
 (define %flag (string-append (getenv "BACKEND_SESSION_DIR") "/interrupt"))
 (define %current-id #f)  ; the id a flag must name to interrupt the running cell
@@ -62,6 +69,7 @@
              (equal? (false-if-exception (string-trim-both (call-with-input-file %flag get-string-all)))
                      (number->string %current-id)))
     (false-if-exception (delete-file %flag))
+    (set! %in-cell #f)
     (throw 'backend-interrupt)))
 
 (define (checking-after name procedure)
@@ -96,6 +104,7 @@
   (set! %current-id id)
   (catch #t
     (lambda ()
+      (set! %in-cell #t)
       (sigaction SIGINT interrupt-handler)
       (let loop ()
         (let ((form (read port)))
@@ -108,11 +117,13 @@
                                                    values) " ")))))
             (check-interrupt)  ; SIGINT's handler runs a moment later: a pipe read may return first
             (loop))))
+      (set! %in-cell #f)
       (sigaction SIGINT SIG_IGN)
       (if result
           (report `(id . ,id) '(status . "ok") `(result . ,result))
           (report `(id . ,id) '(status . "ok"))))
     (lambda (key . args)
+      (set! %in-cell #f)
       (sigaction SIGINT SIG_IGN)
       (when (eq? key 'quit)  ; (exit n) ends the session, as it would end Guile
         (apply throw key args))
@@ -151,6 +162,10 @@
           (let ((id (string->number (substring line 0 first)))
                 (kind (substring line (+ first 1) second))
                 (text (call-with-input-file (substring line (+ second 1)) get-string-all)))
-            (cond ((string=? kind "run") (run id text))
-                  ((string=? kind "complete") (complete id text))))))
+            ;; A late interrupt that still found its way out of a cell is dropped, never fatal.
+            (catch 'backend-interrupt
+              (lambda ()
+                (cond ((string=? kind "run") (run id text))
+                      ((string=? kind "complete") (complete id text))))
+              (lambda _ #f))))))
       (loop))))
