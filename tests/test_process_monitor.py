@@ -12,11 +12,12 @@ def test_vanished_process_is_reported_with_its_parent_chain() -> None:
     parent = subprocess.Popen(["bash", "-c", "sleep 300 & wait"])
     monitor = ProcessMonitor()
     try:
-        for _ in range(100):
+        for _ in range(200):  # the child is seen between fork and exec too (still "bash ..."): wait for the exec
             monitor.snapshot()
             children = [p for p in monitor.snapshots[-1].values() if p.ppid == parent.pid]
-            if children:
+            if children and children[0].cmdline == "sleep 300":
                 break
+            time.sleep(0.02)
         (sleeper,) = children
         assert sleeper.cmdline == "sleep 300"
         subprocess.run(["kill", "-9", str(sleeper.pid)], check=True)
@@ -49,10 +50,11 @@ def test_descendants_are_the_live_ones_of_that_very_process() -> None:
     parent = subprocess.Popen(["sh", "-c", "sleep 301 & sleep 302 & wait"])
     monitor = ProcessMonitor()
     try:
-        for _ in range(100):
+        for _ in range(200):
             monitor.snapshot()
             if sum(p.ppid == parent.pid for p in monitor.snapshots[-1].values()) == 2:
                 break
+            time.sleep(0.02)  # a loaded machine may take a while to fork both
         start = monitor.snapshots[-1][parent.pid].start_time
         kids = sorted(p.pid for p in monitor.snapshots[-1].values() if p.ppid == parent.pid)
         assert sorted(monitor.descendants(parent.pid, start)) == kids
