@@ -47,7 +47,7 @@ def remote_options(host: SshHost, **extra: Any) -> dict[str, Any]:
     return {
         "provisioner": REMOTE, "remote_hosts": [host.host], "ssh_port": host.port, "ssh_key_file": host.key_file,
         "ssh_known_hosts_file": host.known_hosts_file, "ssh_user": host.user, "unauthorized_users": set(),
-        "launcher_python": sys.executable, "lease_timeout": 5.0, **extra,
+        "launcher_python": sys.executable, "lease_timeout": 10.0, **extra,
     }
 
 

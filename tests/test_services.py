@@ -430,8 +430,9 @@ async def test_http_readiness_waits_for_an_accepted_status(manager, tmp_path):
                                      readiness={"type": "http", "path": "/ready", "status": [204]})
     assert ok["status"] == "started"
     manager.configure(start_timeout=1.0)
-    bad = await manager.start_process("h2", [sys.executable, "-c", script.replace(str(port), str(port + 1))],
-                                      ports=[port + 1], wait_for_port=True,
+    other = free_port()  # not port + 1: that one may be taken (the server then exits: failed once in CI)
+    bad = await manager.start_process("h2", [sys.executable, "-c", script.replace(str(port), str(other))],
+                                      ports=[other], wait_for_port=True,
                                       readiness={"type": "http", "path": "/missing", "status": [200]})
     assert bad["status"] == "failed" and "did not accept connections within 1 s" in bad["error"]
 

@@ -47,6 +47,7 @@ class LauncherChannel:
         self.lost_after = lost_after
         self.last_reply = time.monotonic()
         self.lost = False
+        self._unanswered = 0  # heartbeats sent since the launcher last said anything
         self._socket: zmq.asyncio.Socket | None = None
         self._pending: dict[str, asyncio.Future] = {}
         self._tasks: list[asyncio.Task] = []
@@ -103,6 +104,7 @@ class LauncherChannel:
                 log_refused(self.log, self.address, str(exc))
                 continue
             self.last_reply = time.monotonic()
+            self._unanswered = 0
             if message["msg_type"] == REPLY:
                 future = self._pending.get(message["parent_header"].get("msg_id", ""))
                 if future is not None and not future.done():
@@ -114,11 +116,17 @@ class LauncherChannel:
                     self.log.exception("launcher event handler failed")
 
     async def _beat(self) -> None:
+        """A ping every ``heartbeat``; the launcher is taken as gone when it has been silent for ``lost_after``
+        *and* that many seconds' worth of pings went unanswered: a stall of this process's own event loop
+        (the replies wait, unread, in the socket) is not the launcher's silence."""
+        needed = max(1, int(self.lost_after / self.heartbeat))
         while True:
             await asyncio.sleep(self.heartbeat)
             if self._socket is not None:
                 send(self.session, self._socket, REQUEST, {"op": "ping", "args": {}})
-            if time.monotonic() - self.last_reply > self.lost_after and not self.lost:
+                self._unanswered += 1
+            silent = time.monotonic() - self.last_reply > self.lost_after and self._unanswered > needed
+            if silent and not self.lost:
                 self.lost = True
                 self.log.warning("launcher at %s silent for %.0f s: taken as gone", self.address, self.lost_after)
                 self._fail_pending("the launcher stopped answering")
