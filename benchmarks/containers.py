@@ -35,6 +35,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from backend_kernel_provisioner.install.image import ImageBuildError, ensure_kernel_image  # noqa: E402
+from backend_kernel_provisioner.remote.docker import force_remove  # noqa: E402
 from tests.podman_host import DEFAULT_NETWORK, missing_podman_programs, start_service, stop_service  # noqa: E402
 
 STOCK_SPEC = "bkp-bench-gp-docker-python"
@@ -67,7 +68,7 @@ def _containers_of(kernel_id: str, *, remove: bool = False) -> int:
     try:
         found = client.containers.list(all=True, filters={"label": f"kernel_id={kernel_id}"})
         for container in found if remove else ():
-            container.remove(force=True)
+            force_remove(container)
         return len(found)
     finally:
         client.close()

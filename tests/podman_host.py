@@ -23,11 +23,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from backend_kernel_provisioner.install.image import (
+    PROGRAMS,
     ImageBuildError,
     ensure_kernel_image,
     find_program,
@@ -94,7 +94,7 @@ def _podman(*args: str) -> str:
 
 def missing_podman_programs() -> list[str]:
     """The programs this fixture needs that the machine lacks."""
-    return [name for name in ("podman", "runc", "mmdebstrap") if find_program(name) is None]
+    return [name for name in PROGRAMS if find_program(name) is None]
 
 
 def _ping(docker_host: str) -> bool:
@@ -146,28 +146,6 @@ def stop_service(proc: subprocess.Popen) -> None:
         raise RuntimeError(f"podman system service (pid {proc.pid}) is still there after stopping it")
 
 
-def force_remove(container: Any) -> None:
-    """``container.remove(force=True)`` (a docker-py container), retried while podman reports the race below.
-
-    Podman 4.3 refuses a forced removal of a container that exits at that very moment: "cannot remove
-    container ... as it could not be stopped: sending SIGKILL to container ...: container state improper:
-    stopped" (HTTP 500). A moment later its state is settled and the removal succeeds.
-    """
-    import docker
-
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while True:
-        try:
-            container.remove(force=True)
-            return
-        except docker.errors.NotFound:
-            return
-        except docker.errors.APIError as err:
-            if "state improper" not in str(err) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 def labelled_containers(api: PodmanApi) -> set[str]:
     """Ids of every container carrying one of :data:`OUR_LABELS`."""
     return {container_id for label in OUR_LABELS for container_id in api.containers(label)}
@@ -184,7 +162,7 @@ def remove_our_containers(api: PodmanApi) -> list[str]:
     for label in OUR_LABELS:
         for container_id in set(api.containers(label)) - api.foreign:
             found.append(api.describe(container_id))
-            for _attempt in range(20):  # the same exit race as in force_remove
+            for _attempt in range(20):  # the exit race that remote.docker.force_remove retries too
                 removed = subprocess.run(["podman", "rm", "--force", "--time", "2", container_id],
                                          capture_output=True, stdin=subprocess.DEVNULL,
                                          env={**os.environ, **podman_env()}, timeout=120)

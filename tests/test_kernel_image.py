@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.podman_host import PodmanApi, force_remove
+from backend_kernel_provisioner.remote.docker import force_remove
+from tests.podman_host import PodmanApi
 from tests.podman_host import podman_api as podman_api
 
 docker = pytest.importorskip("docker", reason="the docker client is in the [containers] extra")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -57,6 +58,18 @@ def unpack(session: Session, frames: list[bytes], *, routed: bool) -> tuple[list
     if not routed:
         identities = []
     return identities, message
+
+
+async def receive(session: Session, socket: Any, *, routed: bool,
+                  refused: Callable[[list[bytes], str], None]) -> tuple[list[bytes], dict[str, Any]]:
+    """The next message that passes :func:`unpack`'s checks (identities, message); each one refused on the way
+    is handed to ``refused`` (its frames, the reason) and never returned."""
+    while True:
+        frames = await socket.recv_multipart()
+        try:
+            return unpack(session, frames, routed=routed)
+        except Refused as exc:
+            refused(frames, str(exc))
 
 
 def send(session: Session, socket: zmq.Socket, msg_type: str, content: dict[str, Any], *,

@@ -28,11 +28,10 @@ from backend_kernel_provisioner.common.signed_channel import (
     EVENT,
     REPLY,
     REQUEST,
-    Refused,
     channel_session,
     log_refused,
+    receive,
     send,
-    unpack,
 )
 
 Handler = Callable[..., Any | Awaitable[Any]]
@@ -93,13 +92,7 @@ class ChannelServer:
     async def _serve(self) -> None:
         assert self._socket is not None
         while True:
-            frames = await self._socket.recv_multipart()
-            try:
-                ident, message = unpack(self.session, frames, routed=True)
-            except Refused as exc:
-                self.refused += 1
-                log_refused(self.log, _peer_name(frames), str(exc))
-                continue
+            ident, message = await receive(self.session, self._socket, routed=True, refused=self._refuse)
             self.last_contact = time.monotonic()
             self.contacted = True
             if message["msg_type"] != REQUEST:
@@ -107,6 +100,10 @@ class ChannelServer:
             task = asyncio.create_task(self._answer(ident, message))
             self._answers.add(task)
             task.add_done_callback(self._answers.discard)
+
+    def _refuse(self, frames: list[bytes], reason: str) -> None:
+        self.refused += 1
+        log_refused(self.log, _peer_name(frames), reason)
 
     async def _answer(self, ident: list[bytes], message: dict[str, Any]) -> None:
         content = message["content"]  # an object: unpack refuses anything else

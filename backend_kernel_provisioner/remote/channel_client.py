@@ -22,11 +22,10 @@ from backend_kernel_provisioner.common.signed_channel import (
     EVENT,
     REPLY,
     REQUEST,
-    Refused,
     channel_session,
     log_refused,
+    receive,
     send,
-    unpack,
 )
 
 
@@ -97,12 +96,8 @@ class LauncherChannel:
     async def _read(self) -> None:
         assert self._socket is not None
         while True:
-            frames = await self._socket.recv_multipart()
-            try:
-                _, message = unpack(self.session, frames, routed=False)
-            except Refused as exc:
-                log_refused(self.log, self.address, str(exc))
-                continue
+            _, message = await receive(self.session, self._socket, routed=False,
+                                       refused=lambda _frames, reason: log_refused(self.log, self.address, reason))
             self.last_reply = time.monotonic()
             self._unanswered = 0
             if message["msg_type"] == REPLY:

@@ -311,3 +311,20 @@ class BackendContainerMixin(BackendRemoteProvisionerMixin):
 
     def _delete_container(self) -> None:
         raise NotImplementedError
+
+    # gateway_provisioners' own lookups by label are not used: ours know the container or pod they made.
+    def get_container_status(self, iteration: str | None) -> str:
+        return self._container_state().phase
+
+    def terminate_container_resources(self, restart: bool = False) -> bool | None:
+        self._delete_container()
+        self.container_name = None
+        return None  # jupyter_client's contract, as gateway_provisioners keeps it
+
+
+def parse_mount(spec: str) -> tuple[str, str, bool]:
+    """A ``mounts`` entry, ``SOURCE:TARGET`` or ``SOURCE:TARGET:ro``: (source, target, read-only)."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")) or not all(parts[:2]):
+        raise RemoteKernelError(f"mounts: {spec!r} is not SOURCE:TARGET or SOURCE:TARGET:ro")
+    return parts[0], parts[1], len(parts) == 3 and parts[2] == "ro"

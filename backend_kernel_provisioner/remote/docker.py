@@ -28,13 +28,13 @@ from gateway_provisioners.container import ContainerProvisionerBase
 from gateway_provisioners.docker_swarm import DockerProvisioner
 from traitlets import Float, Unicode, default
 
-from backend_kernel_provisioner.remote.container import APP_LABEL, BackendContainerMixin, ContainerState
+from backend_kernel_provisioner.remote.container import APP_LABEL, BackendContainerMixin, ContainerState, parse_mount
 from backend_kernel_provisioner.remote.provisioner import RemoteKernelError
 
 #: The exit code of a container whose main process was SIGKILLed.
 KILLED = 128 + 9
-#: Tries of a container's removal.
-REMOVE_ATTEMPTS = 20
+#: Seconds a forced removal is tried again while Podman says the container is still exiting.
+REMOVE_PATIENCE = 2.0
 #: Log lines of a container that ended during its start, quoted in the error.
 LOG_TAIL = 12
 
@@ -104,8 +104,8 @@ class BackendDockerProvisioner(BackendContainerMixin, DockerProvisioner):
                 self.log.info("removing kernel container %s (%s): exited %.0f s ago, no server keeps it",
                               container.name, container.labels.get("kernel_id", "?"), now - finished)
                 try:
-                    container.remove(force=True)
-                except (NotFound, APIError) as exc:
+                    force_remove(container)
+                except APIError as exc:
                     self.log.debug("stale container %s: %s", container.name, exc)
 
     def _create_container(self, cmd: list[str], env: dict[str, str]) -> None:
@@ -175,29 +175,32 @@ class BackendDockerProvisioner(BackendContainerMixin, DockerProvisioner):
             pass
 
     def _delete_container(self) -> None:
-        """Forced removal; Podman refuses one while the container is exiting by itself ("container state
-        improper"), so a refused removal is tried again."""
-        for attempt in range(REMOVE_ATTEMPTS):
-            try:
-                self._container().remove(force=True)
-                break
-            except NotFound:
-                break
-            except APIError as exc:
-                if attempt == REMOVE_ATTEMPTS - 1:
-                    self.log.warning("kernel %s: container %s could not be removed: %s",
-                                     self.kernel_id, self.container_name, exc)
-                time.sleep(0.1)
+        try:
+            force_remove(self._container())
+        except NotFound:
+            pass
+        except APIError as exc:
+            self.log.warning("kernel %s: container %s could not be removed: %s",
+                             self.kernel_id, self.container_name, exc)
         self._container_id = None
 
-    # gateway_provisioners' own lookups by label are not used: ours know the container's id.
-    def get_container_status(self, iteration: str | None) -> str:
-        return self._container_state().phase
 
-    def terminate_container_resources(self, restart: bool = False) -> bool:
-        self._delete_container()
-        self.container_name = None
-        return True
+def force_remove(container: Any, patience: float = REMOVE_PATIENCE) -> None:
+    """``remove(force=True)`` of a docker-py container (one already gone is fine), tried again for up to
+    ``patience`` seconds while Podman refuses it because the container is exiting at that very moment:
+    "cannot remove container ... as it could not be stopped: ... container state improper" (HTTP 500);
+    a moment later its state is settled and the removal succeeds. Any other refusal is raised at once."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            container.remove(force=True)
+            return
+        except NotFound:
+            return
+        except APIError as exc:
+            if "state improper" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def _timestamp(text: str) -> float | None:
@@ -211,11 +214,8 @@ def _timestamp(text: str) -> float | None:
 
 
 def _mount(spec: str) -> Mount:
-    """``SOURCE:TARGET[:ro]`` as a bind mount; a missing source is named (the engine's error does not say which)."""
-    parts = spec.split(":")
-    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
-        raise RemoteKernelError(f"mounts: {spec!r} is not SOURCE:TARGET or SOURCE:TARGET:ro")
-    source, target = parts[0], parts[1]
+    """A ``mounts`` entry as a bind mount; a missing source is named (the engine's error does not say which)."""
+    source, target, read_only = parse_mount(spec)
     if not os.path.isabs(source) or not os.path.exists(source):
         raise RemoteKernelError(f"mounts: the source folder of {spec!r} does not exist on this host")
-    return Mount(target=target, source=source, type="bind", read_only=len(parts) == 3 and parts[2] == "ro")
+    return Mount(target=target, source=source, type="bind", read_only=read_only)

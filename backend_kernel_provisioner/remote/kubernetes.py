@@ -34,7 +34,7 @@ from kubernetes.client.exceptions import ApiException
 from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, default
 
 from backend_kernel_provisioner.remote import kube_cluster
-from backend_kernel_provisioner.remote.container import APP_LABEL, BackendContainerMixin, ContainerState
+from backend_kernel_provisioner.remote.container import BackendContainerMixin, ContainerState
 from backend_kernel_provisioner.remote.pod_manifest import (
     PodRequest,
     check_request_within_limit,
@@ -281,8 +281,8 @@ class BackendKubernetesProvisioner(BackendContainerMixin, KubernetesProvisioner)
         request = self.pod_request(cmd, env)
         core = self._core()
         if self._namespace_to_create:
-            labels = {"app": APP_LABEL, "component": "kernel", "kernel_id": str(self.kernel_id)}
-            kube_cluster.create_namespace(self._client(), request.namespace, labels, request.service_account_name,
+            kube_cluster.create_namespace(self._client(), request.namespace, request.labels,
+                                          request.service_account_name,
                                           self.kernel_cluster_role)
             self._namespace_to_create, self.delete_kernel_namespace = False, True
             self.log.info("kernel %s: created its namespace %s", self.kernel_id, request.namespace)
@@ -382,12 +382,3 @@ class BackendKubernetesProvisioner(BackendContainerMixin, KubernetesProvisioner)
         except ApiException as exc:
             if exc.status != 404:
                 self.log.warning("kernel %s: could not delete its namespace %s: %s", self.kernel_id, namespace, exc)
-
-    # gateway_provisioners' own lookups by label are not used: ours know the pod's name.
-    def get_container_status(self, iteration: str | None) -> str:
-        return self._container_state().phase
-
-    def terminate_container_resources(self, restart: bool = False) -> bool | None:
-        self._delete_container()
-        self.container_name = None
-        return None

@@ -25,6 +25,7 @@ from typing import Any
 
 from kubernetes.utils import parse_quantity
 
+from backend_kernel_provisioner.remote.container import parse_mount
 from backend_kernel_provisioner.remote.provisioner import RemoteKernelError
 
 #: The name of the kernel's container in the pod.
@@ -151,10 +152,8 @@ def host_path_mounts(mounts: list[str]) -> tuple[list[dict[str, Any]], list[dict
     volumes: list[dict[str, Any]] = []
     volume_mounts: list[dict[str, Any]] = []
     for index, spec in enumerate(mounts):
-        parts = spec.split(":")
-        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")) or not parts[0]:
-            raise RemoteKernelError(f"mounts: {spec!r} is not SOURCE:TARGET or SOURCE:TARGET:ro")
+        source, target, read_only = parse_mount(spec)
         name = f"mount-{index}"
-        volumes.append({"name": name, "hostPath": {"path": parts[0], "type": "Directory"}})
-        volume_mounts.append({"name": name, "mountPath": parts[1], "readOnly": len(parts) == 3 and parts[2] == "ro"})
+        volumes.append({"name": name, "hostPath": {"path": source, "type": "Directory"}})
+        volume_mounts.append({"name": name, "mountPath": target, "readOnly": read_only})
     return volumes, volume_mounts
