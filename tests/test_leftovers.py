@@ -19,9 +19,10 @@ import time
 
 import pytest
 
+from backend_kernel_provisioner.agent import AgentKernel
 from backend_kernel_provisioner.common import leftovers
 from backend_kernel_provisioner.server.process_monitor import descendants_in
-from tests.helpers import pid_alive, run_cell
+from tests.helpers import pid_alive, require_programs, run_cell
 
 
 def unique_seconds() -> str:
@@ -344,3 +345,16 @@ async def test_unmarked_program_the_monitor_saw_goes_too(tmp_path):
             await km.shutdown_kernel(now=True)
         for pid in sleeping(seconds):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.kernel
+async def test_an_interpreters_temp_folder_goes_with_its_kernel() -> None:
+    """R's session temp folder (``Rtmp*``) is the kernel's, not /tmp's: a session stopped by a signal never
+    removes its own, and each R kernel used to leave one in /tmp."""
+    require_programs("Rscript")
+    async with await AgentKernel.start("r") as kernel:
+        ran = await kernel.execute("t1", "query", "cat(tempdir(), file.exists(tempdir()), '\\n')")
+        folder, exists = ran["console"][0][1].split()
+        assert exists == "TRUE"
+        assert os.path.dirname(folder) != tempfile.gettempdir(), folder  # not /tmp/RtmpXXXX
+    assert not os.path.exists(folder)

@@ -83,8 +83,12 @@ class InterpreterSession:
         reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
         transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
                                                     os.fdopen(status_fd, "rb", buffering=0))
+        # The interpreter's temporary files (R's Rtmp* folder, ...) go in the session's folder, removed with the
+        # kernel's: an interpreter stopped by a signal never removes them itself.
+        temp = folder / "tmp"
+        temp.mkdir(exist_ok=True)
         env = {**env, "BACKEND_SESSION_CELLS": str(cells), "BACKEND_SESSION_STATUS": str(status),
-               "BACKEND_SESSION_DIR": str(folder)}
+               "BACKEND_SESSION_DIR": str(folder), "TMPDIR": str(temp)}
         try:
             child = await ChildProcess.start(argv, cwd=cwd, env=env, stdin=True)
         except BaseException:
