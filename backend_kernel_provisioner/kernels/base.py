@@ -29,7 +29,11 @@ from backend_kernel_provisioner.common.childproc import INTERRUPTED_EXIT_CODE, M
 from backend_kernel_provisioner.common.languages import LanguageSpec
 from backend_kernel_provisioner.common.leftovers import write_owner
 from backend_kernel_provisioner.kernels import magics, syntax
-from backend_kernel_provisioner.kernels.ipykernel_private import AbortQueuedBeforeReply, shell_ident
+from backend_kernel_provisioner.kernels.ipykernel_private import (
+    AbortQueuedBeforeReply,
+    ShutdownWithoutFlushRace,
+    shell_ident,
+)
 from backend_kernel_provisioner.kernels.process import (
     ChildProcess,
     OutputRelay,
@@ -93,7 +97,7 @@ def apply_kernel_options(obj: Any, raw: str | None) -> None:
             obj.log.warning("kernel option %r has a bad value: %s", key, exc)
 
 
-class BackendKernel(AbortQueuedBeforeReply, Kernel):
+class BackendKernel(ShutdownWithoutFlushRace, AbortQueuedBeforeReply, Kernel):
     """Base of our own kernels. Subclasses set the class attributes and implement execute_code."""
 
     implementation = "backend-kernel-provisioner"
@@ -121,6 +125,12 @@ class BackendKernel(AbortQueuedBeforeReply, Kernel):
     interrupt_grace = Float(
         0.5, config=True,
         help="Seconds a program has to stop after SIGINT before its whole process tree is killed.",
+    )
+    shutdown_grace = Float(
+        1.0, config=True,
+        help="Seconds the interpreter and a running program have to exit cleanly at shutdown (exit "
+             "handlers, flushed files) before their process tree is killed. Keep it below half the kernel "
+             "manager's shutdown_wait_time (5 s), after which the manager signals the kernel itself.",
     )
     env_overrides = Dict(
         value_trait=Unicode(), config=True,
@@ -357,8 +367,29 @@ class BackendKernel(AbortQueuedBeforeReply, Kernel):
         return {"status": status, "indent": "    "} if status == "incomplete" else {"status": status}
 
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
+        """Stop the running program and the interpreter cleanly, then remove the work folder.
+
+        The children belong to the main thread's loop (their pipes and exit watchers), while
+        ``shutdown_request`` arrives on the control thread: the stop runs on the main loop. If that loop
+        does not finish it in time (a blocked loop), everything is killed from here.
+        """
+        stopping = asyncio.run_coroutine_threadsafe(self.stop_children(), self._loop)
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(stopping), self.shutdown_grace + 1.0)
+        except Exception as exc:  # a timeout, or a failure of the stop itself: kill instead
+            self.log.warning("stopping the kernel's programs failed (%s); killing them", exc or type(exc).__name__)
+            self.kill_children()
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        return {"status": "ok", "restart": restart}
+
+    async def stop_children(self) -> None:
+        """Stop the running cell's program: SIGTERM and end of input, killed after ``shutdown_grace``."""
+        child = self.current_child
+        if child is not None:
+            await child.stop(self.shutdown_grace, signal.SIGTERM)
+
+    def kill_children(self) -> None:
+        """Kill every program of the kernel at once (the fallback of :meth:`do_shutdown`)."""
         child = self.current_child
         if child is not None:
             child.kill_tree()
-        shutil.rmtree(self.work_dir, ignore_errors=True)
-        return {"status": "ok", "restart": restart}

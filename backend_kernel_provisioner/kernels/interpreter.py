@@ -161,6 +161,12 @@ class InterpreterSession:
             raise SessionEnded(self._exit.result())
         raise asyncio.TimeoutError
 
+    def _close_cells(self) -> None:
+        if self._cells_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._cells_fd)
+            self._cells_fd = -1
+
     def raise_interrupt_flag(self) -> None:
         """Create ``interrupt`` in the session folder naming the running request (atomically, so a
         loader polling it never reads it half written)."""
@@ -190,12 +196,21 @@ class InterpreterSession:
                     total += _pipe_unread(file.fileno())
         return total
 
+    async def stop(self, grace: float) -> bool:
+        """End the interpreter as a script's end would (end of file on the cells channel and on its
+        stdin), so its exit handlers run and its files are flushed; then :meth:`close`, which kills what is
+        left after ``grace`` seconds (an exit handler that hangs). True when it exited by itself."""
+        self._close_cells()
+        exited = await self.child.stop(grace)
+        await self.drain(limit=0.2)
+        self.close()
+        return exited
+
     def close(self) -> None:
         """Kill the interpreter's tree and release the channel."""
         self.child.kill_tree()
         for task in self._pumps:
             task.cancel()
-        with contextlib.suppress(OSError):
-            os.close(self._cells_fd)
+        self._close_cells()
         self._transport.close()
         shutil.rmtree(self.folder, ignore_errors=True)

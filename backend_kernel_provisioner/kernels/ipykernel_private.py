@@ -13,10 +13,17 @@ one module, tested through real kernels, means an upgrade breaks one file.
   message posted from another thread). Marking the end of the queue before
   the reply leaves later requests alone; requests already queued behind the
   failed cell are still aborted, as the protocol says.
+* :class:`ShutdownWithoutFlushRace` — an exit that does not wait 10 s: after a
+  control request, ipykernel flushes ``sys.stdout`` from the control thread
+  while the main thread, told to stop by ``shutdown_request``, is stopping
+  the IOPub thread; a flush that lands on the stopped IOPub loop waits its
+  whole ``flush_timeout`` (10 s), and the kernel manager, which waits half of
+  its 5 s, sends SIGTERM: half of all shutdowns took 2.6 s (issue 22).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 
@@ -44,3 +51,17 @@ class AbortQueuedBeforeReply:
             self._abort_done_for_reply = False
             return
         super()._abort_queues(subshell_id)  # type: ignore[misc]
+
+
+class ShutdownWithoutFlushRace:
+    """Mixin for an ipykernel ``Kernel``: flush the output streams before the shutdown request, then
+    give the control thread the process's own streams, whose flush never waits for the IOPub thread."""
+
+    async def shutdown_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+        for name in ("stdout", "stderr"):
+            current = getattr(sys, name)
+            if current is not None:
+                current.flush()
+            # What the main thread's IPKernelApp.close() does first (reset_io), done before the race.
+            setattr(sys, name, getattr(sys, f"__{name}__"))
+        await super().shutdown_request(stream, ident, parent)  # type: ignore[misc]

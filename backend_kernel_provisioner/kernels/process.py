@@ -276,6 +276,21 @@ class ChildProcess:
                 os.kill(pid, signal.SIGKILL)
         self.close_input()
 
+    async def stop(self, grace: float, signum: int | None = None) -> bool:
+        """End the child the way it ends cleanly: end of file on its stdin (and ``signum`` to its group,
+        if given), so it runs its exit handlers and flushes its files; whatever of its tree is left after
+        ``grace`` seconds is killed. True when it exited by itself within the grace."""
+        self.close_input()
+        if signum is not None and self.running:
+            self.signal(signum)
+        try:
+            await asyncio.wait_for(asyncio.shield(self.proc.wait()), grace)
+            exited = True
+        except asyncio.TimeoutError:
+            exited = False
+        self.kill_tree()
+        return exited
+
     def waiting_for_input(self) -> bool:
         """The child (or a descendant) is blocked reading our empty stdin pipe."""
         if self._stdin_fd is None or not self.running:

@@ -274,8 +274,16 @@ class SessionKernel(BackendKernel):
         return {"status": "ok", "matches": merged, "cursor_start": cursor_pos - len(token),
                 "cursor_end": cursor_pos, "metadata": {}}
 
-    async def do_shutdown(self, restart: bool) -> dict[str, Any]:
-        if self.interp_session is not None:
-            self.interp_session.close()
-            self.interp_session = None
-        return await super().do_shutdown(restart)
+    async def stop_children(self) -> None:
+        """The running program, then the interpreter, each given ``shutdown_grace`` to exit cleanly."""
+        await super().stop_children()
+        session, self.interp_session = self.interp_session, None
+        if session is not None and not await session.stop(self.shutdown_grace):
+            self.log.warning("the %s interpreter did not exit within %g s of the end of its input; killed",
+                             self.display_language or self.language_name, self.shutdown_grace)
+
+    def kill_children(self) -> None:
+        super().kill_children()
+        session, self.interp_session = self.interp_session, None
+        if session is not None:
+            session.close()

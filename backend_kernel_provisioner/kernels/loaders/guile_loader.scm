@@ -167,5 +167,6 @@
               (lambda ()
                 (cond ((string=? kind "run") (run id text))
                       ((string=? kind "complete") (complete id text))))
-              (lambda _ #f))))))
-      (loop))))
+              (lambda _ #f)))))
+        ;; End of the cells channel (the kernel's shutdown) ends the loop: Guile exits cleanly.
+        (loop)))))

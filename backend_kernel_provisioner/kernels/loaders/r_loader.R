@@ -171,9 +171,9 @@ local({
 
   report(list(status = "ready"))
   repeat {
-    line <- tryCatch(readLines(cells, n = 1), interrupt = function(e) character(0), error = function(e) NULL)
-    if (is.null(line)) break
-    if (length(line) == 0) next
+    # End of the cells channel (the kernel's shutdown) ends the loop, so R exits cleanly (.Last, finalizers).
+    line <- tryCatch(readLines(cells, n = 1), interrupt = function(e) "", error = function(e) NULL)
+    if (is.null(line) || length(line) == 0) break
     tryCatch(serve(line), interrupt = function(e) NULL)
   }
   quit(save = "no", status = 0)

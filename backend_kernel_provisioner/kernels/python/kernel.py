@@ -16,7 +16,7 @@ from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
 from backend_kernel_provisioner.common.childproc import INTERRUPTED_EXIT_CODE
-from backend_kernel_provisioner.kernels.ipykernel_private import AbortQueuedBeforeReply
+from backend_kernel_provisioner.kernels.ipykernel_private import AbortQueuedBeforeReply, ShutdownWithoutFlushRace
 
 EXTENSION = "backend_kernel_provisioner.kernels.python.extension"
 
@@ -37,7 +37,7 @@ def exit_code_of(error: BaseException | None) -> int:
     return 1
 
 
-class BackendPythonKernel(AbortQueuedBeforeReply, IPythonKernel):
+class BackendPythonKernel(ShutdownWithoutFlushRace, AbortQueuedBeforeReply, IPythonKernel):
     """IPython's kernel with ``exit_code`` in every execute reply."""
 
     implementation = "backend-python"
