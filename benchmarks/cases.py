@@ -11,8 +11,10 @@ import uuid
 from dataclasses import dataclass
 
 from containers import container_lifecycle
+from introspection import completion_beside_cell
 from jupyter_client.manager import AsyncKernelManager
 from kernels import idle_rss, kernel, round_trip, start_to_info
+from lifecycle import shutdown_restart
 from measure import Samples, sample, tree_rss
 from remote import remote_lifecycle
 from report import Row
@@ -26,6 +28,8 @@ class Settings:
     stream_mb: int
     #: Rounds of remote start/restart/shutdown per variant (a stock round takes about a minute).
     remote_rounds: int = 5
+    #: Lives (start, cell, restart, cell, shutdown) of every kernel, interleaved with ipykernel's.
+    lifecycle_rounds: int = 20
 
 
 C_HELLO = '#include <stdio.h>\nint main(void) {{ puts("hello {tag}"); return 0; }}\n'
@@ -208,4 +212,5 @@ async def memory(s: Settings) -> list[Row]:
 
 
 ALL = [kernel_start, own_kernel_start, c_cells, small_cells, streamed_output, service_readiness,
-       health_transition, scale, memory, remote_lifecycle, container_lifecycle]
+       health_transition, scale, memory, completion_beside_cell, shutdown_restart, remote_lifecycle,
+       container_lifecycle]

@@ -21,6 +21,10 @@ class Samples:
         return statistics.median(self.values) if self.values else float("nan")
 
     @property
+    def slowest(self) -> float:
+        return max(self.values) if self.values else float("nan")
+
+    @property
     def spread(self) -> float:
         """Half the interquartile range relative to the median (a robust ± in %)."""
         if len(self.values) < 2 or not self.median:

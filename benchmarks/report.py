@@ -33,6 +33,8 @@ class Row:
             "ours_spread_pct": self.ours.spread,
             "baseline_median": self.baseline.median,
             "baseline_spread_pct": self.baseline.spread,
+            "ours_slowest": self.ours.slowest,
+            "baseline_slowest": self.baseline.slowest,
             "unit": self.ours.unit,
             "samples": len(self.ours.values),
             "closer_to_floor": self.closer_to_floor,
@@ -68,15 +70,16 @@ def markdown(rows: list[Row], mode: str) -> str:
         f"Machine: {machine()}; mode: {mode}.",
         "",
         "| benchmark | ours | baseline | ratio (ours / baseline) | ours median (± spread) "
-        "| baseline median (± spread) | n |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| baseline median (± spread) | slowest: ours / baseline | n |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         unit = row.ours.unit
         lines.append(
             f"| {row.benchmark} | {row.ours_label} | {row.baseline_label} | {row.ratio:.2f}× | "
             f"{_fmt(row.ours.median, unit)} (±{row.ours.spread:.0f}%) | "
-            f"{_fmt(row.baseline.median, unit)} (±{row.baseline.spread:.0f}%) | {len(row.ours.values)} |"
+            f"{_fmt(row.baseline.median, unit)} (±{row.baseline.spread:.0f}%) | "
+            f"{_fmt(row.ours.slowest, unit)} / {_fmt(row.baseline.slowest, unit)} | {len(row.ours.values)} |"
         )
     notes = [f"* **{row.benchmark}**: {row.closer_to_floor}" for row in rows if row.closer_to_floor]
     if notes:

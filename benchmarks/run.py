@@ -35,8 +35,8 @@ def install_kernelspecs() -> None:
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    settings = (cases.Settings(repeats=2, scale_kernels=4, stream_mb=5, remote_rounds=1) if args.quick
-                else cases.Settings(repeats=7, scale_kernels=32, stream_mb=50, remote_rounds=5))
+    settings = (cases.Settings(repeats=2, scale_kernels=4, stream_mb=5, remote_rounds=1, lifecycle_rounds=1)
+                if args.quick else cases.Settings(repeats=7, scale_kernels=32, stream_mb=50, remote_rounds=5))
     chosen = [c for c in cases.ALL if not args.only or c.__name__ in args.only]
     rows, failures = [], []
     for case in chosen:

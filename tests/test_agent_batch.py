@@ -72,3 +72,13 @@ async def test_exec_only_with_a_command_and_missing_main(tmp_path: Path) -> None
         assert stdout_of(ran) == "mode 1\n"
         failing = await batch_run(kernel, "p3", {"build": "exit 5", "exec": "*"})
         assert [(r["status"], r["exitCode"]) for r in failing] == [("build-finished", 5), ("finished", 127)]
+
+
+async def test_build_and_exec_a_pyproject_project_in_its_venv(tmp_path: Path) -> None:
+    from .test_batch_kernels import make_python_project
+
+    prefix = make_python_project(tmp_path)
+    async with await AgentKernel.start("python", cwd=str(tmp_path)) as kernel:
+        results = await batch_run(kernel, "py1", {"build": "*", "exec": "*"})
+        assert [(r["status"], r["exitCode"]) for r in results] == [("build-finished", 0), ("finished", 0)], results
+        assert stdout_of(results).endswith(f"hello from greet 1.2.3 {prefix}\n")

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from backend_kernel_provisioner.kernels.batch import resolve
 
 from .helpers import pid_alive, require_programs, run_cell, running_kernel
 
@@ -251,3 +255,39 @@ async def test_batch_program_in_a_session_kernel_reads_stdin(tmp_path: Path) -> 
         ran = await run_cell(kc, "%exec *", stdin_answers=["noder"])
         assert len(ran["prompts"]) == 1
         assert ran["stdout"] == "name? hello noder\n" and ran["reply"]["exit_code"] == 0
+
+
+PYPROJECT_FILES = {
+    "pyproject.toml": '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
+                      '[project]\nname = "greet-batch"\nversion = "1.2.3"\n\n'
+                      '[tool.setuptools]\npackages = ["greet"]\n',
+    "greet/__init__.py": 'def hello():\n    return "hello from greet"\n',
+    "main.py": 'import sys\nfrom importlib.metadata import version\nimport greet\n'
+               'print(greet.hello(), version("greet-batch"), sys.prefix)\n',
+}
+
+
+def make_python_project(folder: Path) -> Path:
+    """A pyproject project with its own virtual environment (``.venv``); the venv's prefix."""
+    write_tree(folder, PYPROJECT_FILES)
+    subprocess.run([sys.executable, "-m", "venv", str(folder / ".venv")], check=True)
+    return (folder / ".venv").resolve()
+
+
+def test_python_build_never_asks_pip_for_user_installs_in_a_virtualenv(tmp_path: Path) -> None:
+    """The tests run in a virtualenv, as the README's set-up does: ``--user`` would fail there."""
+    write_tree(tmp_path, {"pyproject.toml": PYPROJECT_FILES["pyproject.toml"]})
+    assert sys.prefix != sys.base_prefix
+    plan = resolve("python", "build", "*", tmp_path)
+    assert plan.command is not None and "pip install" in plan.command and "--user" not in plan.command
+
+
+async def test_python_build_and_exec_a_pyproject_project_in_its_venv(tmp_path: Path) -> None:
+    prefix = await asyncio.to_thread(make_python_project, tmp_path)
+    async with running_kernel("backend-python", cwd=str(tmp_path)) as (_, kc):
+        built = await run_cell(kc, "%build *", timeout=600)
+        assert built["reply"]["exit_code"] == 0, built["stderr"][-2000:]
+        assert "--user" not in built["stdout"] + built["stderr"]
+        ran = await run_cell(kc, "%exec *", timeout=120)
+        assert ran["reply"]["exit_code"] == 0, ran["stderr"]
+        assert ran["stdout"] == f"hello from greet 1.2.3 {prefix}\n"

@@ -31,6 +31,7 @@ from backend_kernel_provisioner.common.leftovers import write_owner
 from backend_kernel_provisioner.kernels import magics, syntax
 from backend_kernel_provisioner.kernels.ipykernel_private import (
     AbortQueuedBeforeReply,
+    IntrospectBesideCell,
     ShutdownWithoutFlushRace,
     shell_ident,
 )
@@ -97,7 +98,7 @@ def apply_kernel_options(obj: Any, raw: str | None) -> None:
             obj.log.warning("kernel option %r has a bad value: %s", key, exc)
 
 
-class BackendKernel(ShutdownWithoutFlushRace, AbortQueuedBeforeReply, Kernel):
+class BackendKernel(ShutdownWithoutFlushRace, IntrospectBesideCell, AbortQueuedBeforeReply, Kernel):
     """Base of our own kernels. Subclasses set the class attributes and implement execute_code."""
 
     implementation = "backend-kernel-provisioner"

@@ -92,17 +92,34 @@ def _main_file(filename: str, runner: str) -> Callable[[Path], BatchPlan]:
 
 
 #: The interpreter of the running kernel (the kernelspec's Python), not whatever is first on PATH.
-PYTHON = shlex.quote(sys.executable or "python3")
+PYTHON = sys.executable or "python3"
+#: Where a project keeps its own virtual environment (``python -m venv .venv``, the common names).
+PROJECT_VENVS = (".venv", "venv")
+
+
+def _python_of(cwd: Path) -> tuple[str, bool]:
+    """The Python a project's steps run with, and whether it is a virtual environment's.
+
+    The project's own virtual environment when it has one, else the kernel's Python. pip refuses
+    ``--user`` inside a virtual environment ("Can not perform a '--user' install"), so only a Python
+    outside one installs into the user's site, as the runner did.
+    """
+    for name in PROJECT_VENVS:
+        candidate = cwd / name / "bin" / "python"
+        if os.access(candidate, os.X_OK):
+            return str(candidate), True
+    return PYTHON, sys.prefix != sys.base_prefix
 
 
 def _python_build(cwd: Path) -> BatchPlan:
     if (cwd / "setup.py").is_file() or (cwd / "pyproject.toml").is_file():
-        return run(f"{PYTHON} -m pip install --user -e .")
+        python, in_venv = _python_of(cwd)
+        return run(_q(python, "-m", "pip", "install", *([] if in_venv else ["--user"]), "-e", "."))
     return SKIP
 
 
 def _python_exec(cwd: Path) -> BatchPlan:
-    plan = _main_file("main.py", PYTHON)(cwd)
+    plan = _main_file("main.py", _q(_python_of(cwd)[0]))(cwd)
     # Unbuffered: a batch program's output streams as it prints, not at exit.
     return replace(plan, env={**plan.env, "PYTHONUNBUFFERED": "1"}) if plan.command else plan
 

@@ -26,6 +26,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+#: Requests that only read the kernel's state: answered beside a running cell.
+INTROSPECTION = frozenset({"complete_request", "inspect_request", "is_complete_request"})
+
 
 def shell_ident(kernel: Any) -> Any:
     """The identity of the shell request ``kernel`` is handling."""
@@ -65,3 +68,51 @@ class ShutdownWithoutFlushRace:
             # What the main thread's IPKernelApp.close() does first (reset_io), done before the race.
             setattr(sys, name, getattr(sys, f"__{name}__"))
         await super().shutdown_request(stream, ident, parent)  # type: ignore[misc]
+
+
+def _introspection_request(kernel: Any, raw: list[Any]) -> tuple[list[bytes], dict[str, Any]] | None:
+    """The identities and message of ``raw`` when it is an introspection request of the main subshell."""
+    if kernel.session is None or not kernel._main_asyncio_lock.locked():
+        return None
+    try:
+        idents, frames = kernel.session.feed_identities(raw, copy=False)
+        header = kernel.session.deserialize(frames, content=False, copy=False)["header"]
+        if header.get("msg_type") not in INTROSPECTION or header.get("subshell_id") is not None:
+            return None
+        return idents, kernel.session.deserialize(frames, content=True, copy=False)
+    except Exception:  # an invalid message: ipykernel's own path reports it
+        return None
+
+
+class IntrospectBesideCell:
+    """Mixin for a ``Kernel`` whose cells await: introspection does not wait for the running cell.
+
+    The request is answered on the main loop without ``set_parent``, so the running cell's output
+    keeps its parent, and without busy/idle status (as ipykernel does for comm messages beside a cell).
+    """
+
+    async def shell_main(self, subshell_id: str | None, msg: list[Any]) -> None:
+        request = _introspection_request(self, msg) if subshell_id is None else None
+        if request is None:
+            await super().shell_main(subshell_id, msg)  # type: ignore[misc]
+            return
+        idents, parsed = request
+        manager = getattr(self.shell_channel_thread, "manager", None)  # type: ignore[attr-defined]
+        stream = (manager.get_subshell_to_shell_channel_socket(None) if manager is not None
+                  else self.shell_stream)  # type: ignore[attr-defined]
+        await self.shell_handlers[parsed["header"]["msg_type"]](stream, idents, parsed)  # type: ignore[attr-defined]
+
+
+class IntrospectOnShellThread:
+    """Mixin for ipykernel's IPython kernel, whose cells block the main thread: introspection
+    requests that would queue behind a running cell are answered on the shell channel thread,
+    which owns the shell socket."""
+
+    async def shell_channel_thread_main(self, msg: list[Any]) -> None:
+        request = _introspection_request(self, msg)
+        if request is None:
+            await super().shell_channel_thread_main(msg)  # type: ignore[misc]
+            return
+        idents, parsed = request
+        await self.shell_handlers[parsed["header"]["msg_type"]](  # type: ignore[attr-defined]
+            self.shell_stream, idents, parsed)  # type: ignore[attr-defined]

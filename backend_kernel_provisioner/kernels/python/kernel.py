@@ -16,7 +16,11 @@ from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 
 from backend_kernel_provisioner.common.childproc import INTERRUPTED_EXIT_CODE
-from backend_kernel_provisioner.kernels.ipykernel_private import AbortQueuedBeforeReply, ShutdownWithoutFlushRace
+from backend_kernel_provisioner.kernels.ipykernel_private import (
+    AbortQueuedBeforeReply,
+    IntrospectOnShellThread,
+    ShutdownWithoutFlushRace,
+)
 
 EXTENSION = "backend_kernel_provisioner.kernels.python.extension"
 
@@ -37,7 +41,7 @@ def exit_code_of(error: BaseException | None) -> int:
     return 1
 
 
-class BackendPythonKernel(ShutdownWithoutFlushRace, AbortQueuedBeforeReply, IPythonKernel):
+class BackendPythonKernel(ShutdownWithoutFlushRace, IntrospectOnShellThread, AbortQueuedBeforeReply, IPythonKernel):
     """IPython's kernel with ``exit_code`` in every execute reply."""
 
     implementation = "backend-python"

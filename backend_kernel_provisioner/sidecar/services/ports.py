@@ -1,9 +1,14 @@
-"""Ports: reservations that are never raced for, and readiness checks that never busy-sleep.
+"""Ports: claims that two services never share, and readiness checks that never busy-sleep.
 
-A reserved port stays bound (``SO_REUSEADDR``, not listening) until the service
-answers on it, so no other process on the machine can be handed that port in
-between; servers that set ``SO_REUSEADDR`` themselves (Python, Node, Go, sshd,
-tornado, ...) can still bind it.
+A claimed port is checked free and then left unbound, so a server that binds
+without ``SO_REUSEADDR`` (``socketserver.TCPServer`` with
+``allow_reuse_address = False``, many custom apps) gets it; holding it bound
+until the service answered made such servers fail with "Address already in
+use". What keeps two services of this process from being handed one port is
+the claim itself, held until the service stops. Another process may still
+take a free port between the claim and the service's bind, as with any port
+picked ahead of time (jupyter_client's own ports included); the kernel's
+choice of a free port is random enough that two sidecars rarely meet.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from typing import ClassVar
 
 from backend_kernel_provisioner.sidecar.services.definitions import Readiness
 
@@ -39,20 +45,50 @@ def probe_address(bind_address: str) -> str:
 
 
 class PortInUse(OSError):
-    """The requested port already has a listener."""
+    """The requested port already has a listener, or another service of this process has it."""
 
 
-def reserve_port(port: int = 0, host: str = LOOPBACK) -> socket.socket:
-    """Bind (without listening) ``port`` (0: a free one); raise :class:`PortInUse` when taken."""
+class PortClaim:
+    """One port handed to one service until :meth:`release`; nothing is left bound to it."""
+
+    #: (host, port) of every claim of this process not yet released.
+    _held: ClassVar[set[tuple[str, int]]] = set()
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+
+    @classmethod
+    def take(cls, port: int = 0, host: str = LOOPBACK) -> PortClaim:
+        """Claim ``port`` (0: a free one, chosen by the kernel); :class:`PortInUse` when it is taken."""
+        for _ in range(100):
+            found = _free_port(port, host)
+            if (host, found) not in cls._held:
+                cls._held.add((host, found))
+                return cls(host, found)
+            if port:
+                raise PortInUse(f"port {port} is already given to another service")
+        raise PortInUse(f"no free port found on {host}")
+
+    def release(self) -> None:
+        self._held.discard((self.host, self.port))
+
+
+def _free_port(port: int, host: str) -> int:
+    """Bind and close at once: ``port`` when nothing listens on it, or a free port for 0.
+
+    A chosen port (``SO_REUSEADDR``) only needs to have no listener; a port the kernel picks is
+    picked without ``SO_REUSEADDR``, so it has no lingering connection either and a server that
+    does not set the option can bind it too.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise PortInUse(f"port {port} is in use: {exc.strerror}") from None
-    return sock
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        if port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise PortInUse(f"port {port} is in use: {exc.strerror}") from None
+        return int(sock.getsockname()[1])
 
 
 async def _probe(port: int, readiness: Readiness, host: str = LOOPBACK) -> bool:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,9 +29,9 @@ from backend_kernel_provisioner.sidecar.services.definitions import Readiness, R
 from backend_kernel_provisioner.sidecar.services.logs import RotatingLog
 from backend_kernel_provisioner.sidecar.services.ports import (
     LOOPBACK,
+    PortClaim,
     PortInUse,
     probe_address,
-    reserve_port,
     wait_until_ready,
 )
 from backend_kernel_provisioner.sidecar.services.reaper import REAPER
@@ -67,9 +66,10 @@ class SupervisedService:
         self.env: dict[str, str] = {}
         self.cwd: str | None = None
         self.ports: list[int] = []
-        #: The address the service listens on: ports are reserved and probed there.
+        #: The address the service listens on: ports are claimed and probed there.
         self.host = LOOPBACK
-        self.reservations: list[socket.socket] = []
+        #: The service's ports, kept from other services of this process until it stops.
+        self.claims: list[PortClaim] = []
         self.restart = RestartPolicy()
         self.readiness = Readiness()
         self.wait_for_port = True
@@ -135,21 +135,21 @@ class SupervisedService:
         }
 
     def reserve(self, wanted: list[int]) -> None:
-        """Hold the requested ports (0: a free one) bound until the service answers on them."""
-        socks: list[socket.socket] = []
+        """Claim the requested ports (0: a free one) for this service until it stops."""
+        claims: list[PortClaim] = []
         try:
             for port in wanted or [0]:
-                socks.append(reserve_port(port, self.host))
+                claims.append(PortClaim.take(port, self.host))
         except PortInUse:
-            for sock in socks:
-                sock.close()
+            for claim in claims:
+                claim.release()
             raise
-        self.ports, self.reservations = [s.getsockname()[1] for s in socks], socks
+        self.ports, self.claims = [c.port for c in claims], claims
 
     def release_ports(self) -> None:
-        for sock in self.reservations:
-            sock.close()
-        self.reservations.clear()
+        for claim in self.claims:
+            claim.release()
+        self.claims.clear()
 
     # -- starting -----------------------------------------------------------------------------
 
@@ -180,14 +180,12 @@ class SupervisedService:
         self.started_at = time.time()
         self._pumps = [t for t in self._pumps if not t.done()] + [asyncio.create_task(self._pump(proc))]
         if not self.wait_for_port or self.readiness.type == "none" or not self.ports:
-            self.release_ports()
             self.set_status("running", pid=proc.pid)
             return True
         timeout = self.readiness.timeout or self.start_timeout
         exited = asyncio.ensure_future(proc.wait())
         ready = asyncio.ensure_future(self.ready(timeout))
         await asyncio.wait({exited, ready}, return_when=asyncio.FIRST_COMPLETED)
-        self.release_ports()
         if ready.done() and ready.result() and not exited.done():
             exited.cancel()
             self.set_status("running", pid=proc.pid)
@@ -257,9 +255,9 @@ class SupervisedService:
         async with self._lock:
             while not self._stopping:
                 self.restarts += 1
-                if self.ports and self.wait_for_port:
+                if self.ports and not self.claims:  # a failed launch released them
                     try:
-                        self.reservations = [reserve_port(self.ports[0])]
+                        self.reserve(self.ports)
                     except PortInUse:
                         pass
                 if await self._launch():
