@@ -49,8 +49,12 @@ def test_install_list_remove_with_prefix(tmp_path: Path) -> None:
 def test_install_skips_missing_toolchain_and_names_it(tmp_path: Path) -> None:
     env = {**os.environ, "PATH": str(tmp_path / "empty-bin")}
     done = run(*CLI, "install", "--prefix", str(tmp_path / "p"), "--language", "go", env=env)
-    assert done.returncode == 0
+    assert done.returncode == 1, "a language asked for by name and not installed is a failure"
     assert "skipped backend-go" in done.stdout and "missing: go" in done.stdout
+    assert "not installed: backend-go" in done.stderr
+    every = run(*CLI, "install", "--prefix", str(tmp_path / "every"), env=env)
+    assert every.returncode == 0, "installing every language skips the missing ones quietly"
+    assert "skipped backend-go" in every.stdout
     assert not (tmp_path / "p" / "share" / "jupyter" / "kernels" / "backend-go").exists()
     forced = run(*CLI, "install", "--all", "--prefix", str(tmp_path / "p"), "--language", "go", env=env)
     assert (tmp_path / "p" / "share" / "jupyter" / "kernels" / "backend-go" / "kernel.json").exists(), forced.stdout

@@ -71,6 +71,7 @@ async def manager(tmp_path):
         ("malformed", "invalid JSON"),
         ("no-command", "'command' is required"),
         ("unknown-field", "'comand_typo'"),
+        ("bad-url-template", "field 'url_template': unknown variable {ports[0]} (only {protocol}, {host}, {port})"),
     ],
 )
 def test_bad_definition_names_file_and_problem(name, problem):
@@ -84,7 +85,7 @@ def test_folder_load_keeps_good_and_reports_bad():
     good, bad = load_definitions(DEFS)
     assert set(good) == {"httpd", "jupyter", "probe-version", "tensorboard", "vnc-preopen"} and not bad
     good, bad = load_definitions(BAD)
-    assert not good and set(bad) == {"bad-action", "malformed", "no-command", "unknown-field"}
+    assert not good and set(bad) == {"bad-action", "bad-url-template", "malformed", "no-command", "unknown-field"}
 
 
 def test_alias_and_shell_string_command(tmp_path):
@@ -116,8 +117,8 @@ async def test_prestart_actions_and_refs(tmp_path):
     result = await run_prestart_actions(actions, {"home": str(tmp_path), "x": 1}, "unit", tempdir=str(tmp_path))
     target = tmp_path / "a" / "b" / "f.txt"
     assert target.read_text() == "x=1\ny\nz\n" and oct(target.stat().st_mode & 0o777) == "0o600"
-    assert result["r"]["out"] == "out" and result["r"]["err"] == "err"
-    assert result["tmp"].endswith(".py") and Path(result["tmp"]).read_text() == "out/err"
+    assert result["r"]["out"] == "out\n" and result["r"]["err"] == "err\n", "run_command's output is verbatim"
+    assert result["tmp"].endswith(".py") and Path(result["tmp"]).read_text() == "out\n/err\n"
 
 
 async def test_run_command_time_limit(tmp_path):
@@ -167,7 +168,7 @@ async def test_probe_version_ref_chain(manager):
     env = environ_of(manager.status("probe-version")["pid"])
     path = Path(env["VERSION_FILE"])
     assert path.suffix == ".py" and oct(path.stat().st_mode & 0o777) == "0o600"
-    assert path.read_text() == f"python {platform.python_version()}"
+    assert path.read_text() == f"python {platform.python_version()}\n"
 
 
 async def test_noop_and_preopen_start_without_a_process(manager):
@@ -264,6 +265,7 @@ async def test_killed_service_restarts_per_policy(manager):
     os.kill(first, signal.SIGKILL)
     exited = await next_status(events, "web", {"backoff"})
     assert exited["exit_code"] == -signal.SIGKILL
+    assert exited["delay"] == 0.05, "the first restart waits `backoff` (docs/services.md)"
     running = await next_status(events, "web", {"running"})
     assert running["restarts"] == 1
     second = manager.status("web")["pid"]
@@ -278,8 +280,12 @@ async def test_no_policy_reports_exit_and_quick_failures_become_fatal(manager):
     assert event["exit_code"] == -signal.SIGTERM and manager.status("sleeper")["status"] == "exited"
     await manager.start_process("crasher", ["sh", "-c", "sleep 0.2; exit 4"],
                                 restart={"policy": "always", "max_retries": 2, "backoff": 0.01, "min_uptime": 5})
-    fatal = await next_status(events, "crasher", {"fatal"})
+    delays = []
+    while (event := await next_status(events, "crasher", {"backoff", "fatal"}))["status"] == "backoff":
+        delays.append(event["delay"])
+    fatal = event
     assert fatal["exit_code"] == 4 and fatal["restarts"] == 2 and "gave up" in fatal["error"]
+    assert delays == [0.01, 0.02], "backoff first, doubling with each quick failure"
 
 
 async def test_late_subscriber_gets_current_state(manager):

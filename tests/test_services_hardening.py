@@ -134,7 +134,7 @@ async def test_argv_commands_are_not_quoted(manager, tmp_path):
     home.mkdir()
     actions = [{"action": "run_command", "args": {"command": ["echo", "{home}"]}, "ref": "r"}]
     result = await run_prestart_actions(actions, {"home": str(home)}, "unit", cwd=str(home))
-    assert result["r"]["out"] == str(home)
+    assert result["r"]["out"] == f"{home}\n"
     assert not list(tmp_path.rglob("PWNED"))
 
 

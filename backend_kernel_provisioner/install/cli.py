@@ -202,12 +202,13 @@ def cmd_install(args: argparse.Namespace) -> int:
         _check_writable(os.path.join(prefix, "share", "jupyter", "kernels"))
     elif args.user:
         _check_writable(ksm.user_kernel_dir)
-    installed = 0
+    installed, skipped = 0, []
     for name in names:
         entry = LANGUAGES.get(_language_of(name))
         missing = missing_programs(entry) if entry else []
         if missing and not args.all:
             print(f"skipped {name}: toolchain not found (missing: {', '.join(missing)}); use --all to install anyway")
+            skipped.append(name)
             continue
         target = name + suffix
         spec = _customised_spec(load_spec_json(name), args.provisioner, args.remote_host, suffix)
@@ -218,6 +219,9 @@ def cmd_install(args: argparse.Namespace) -> int:
         print(f"installed {target} -> {dest}")
         installed += 1
     print(f"{installed} kernelspec(s) installed")
+    if args.language and skipped:  # asked for by name: not installing it is a failure, not a detail
+        print(f"error: not installed: {', '.join(skipped)} (toolchain not found)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,5 +1,5 @@
-"""Julia: one persistent ``julia`` session driven by a loader (IJulia is preferred when installed:
-``backend-kernels install`` may point backend-julia at the ``julia-*`` kernelspec instead)."""
+"""Julia: one persistent ``julia`` session driven by a loader. It does not need IJulia; where IJulia is
+installed too, its ``julia-*`` kernelspec stays available beside ``backend-julia``."""
 
 from __future__ import annotations
 

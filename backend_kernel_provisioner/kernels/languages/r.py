@@ -1,5 +1,5 @@
-"""R: one persistent ``R --interactive`` session driven by a loader (IRkernel is preferred when
-installed: ``backend-kernels install`` may point backend-r at the ``ir`` kernelspec instead)."""
+"""R: one persistent ``R --interactive`` session driven by a loader. It does not need IRkernel; where IRkernel
+is installed too, its ``ir`` kernelspec stays available beside ``backend-r``."""
 
 from __future__ import annotations
 

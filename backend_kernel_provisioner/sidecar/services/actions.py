@@ -142,13 +142,15 @@ class PrestartRunner:
         finally:
             if proc.returncode is None:
                 signal_group(proc.pid, signal.SIGKILL)
+        # Verbatim, trailing newline included, as the runner gave it: a template that wants one line
+        # writes it with its own separator, and output that is data (a key, a file body) stays intact.
         result = {
-            "out": out.decode("utf-8", "replace").rstrip("\n"),
-            "err": err.decode("utf-8", "replace").rstrip("\n"),
+            "out": out.decode("utf-8", "replace"),
+            "err": err.decode("utf-8", "replace"),
             "exit_code": proc.returncode,
         }
         if args.get("echo"):
-            self.log(logging.INFO, f"{argv[0]}: {result['out']}{result['err']}")
+            self.log(logging.INFO, f"{argv[0]}: {(result['out'] + result['err']).rstrip()}")
         if proc.returncode:
             self.log(logging.WARNING, f"{self.source}: {where}: {argv[0]!r} exited with code {proc.returncode}")
         return result

@@ -258,6 +258,27 @@ def parse_readiness(raw: Any, where: str) -> Readiness:
     return ready
 
 
+#: What a client fills in when it builds a service's URL from ``url_template`` (the runner's three).
+URL_TEMPLATE_VARIABLES = ("protocol", "host", "port")
+
+
+def _check_url_template(url: str, source: str) -> None:
+    """Refuse at load time what no client could expand: another variable, or broken braces.
+
+    The template is expanded by the platform's client, not here, so a typo would otherwise surface
+    only as a broken link in the user's browser.
+    """
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(url) if field is not None]
+    except ValueError as exc:
+        raise ServiceDefinitionError(f"{source}: field 'url_template': {exc}") from None
+    for field in fields:
+        if field not in URL_TEMPLATE_VARIABLES:
+            known = ", ".join(f"{{{name}}}" for name in URL_TEMPLATE_VARIABLES)
+            raise ServiceDefinitionError(
+                f"{source}: field 'url_template': unknown variable {{{field}}} (only {known})")
+
+
 def parse_definition(name: str, data: Any, source: str) -> ServiceDefinition:
     """Validate a decoded definition; every error names ``source`` and the field."""
     problem = name_problem(name)
@@ -282,6 +303,8 @@ def parse_definition(name: str, data: Any, source: str) -> ServiceDefinition:
              "field 'env' must map names to strings")
     url = data.get("url_template")
     _require(url is None or isinstance(url, str), source, "field 'url_template' must be a string")
+    if url is not None:
+        _check_url_template(url, source)
     for key in ("allowed_arguments", "allowed_envs"):
         _require(data.get(key) is None or _is_str_list(data[key]), source, f"field {key!r} must be a list of strings")
     defaults = data.get("default_arguments", {})

@@ -221,7 +221,9 @@ class SupervisedService:
     # -- the restart watcher -------------------------------------------------------------------
 
     def _delay(self) -> float:
-        return min(self.restart.backoff * (2 ** self.quick_failures), self.restart.max_backoff)
+        """``backoff`` before the first restart (after a long run or one quick failure), doubling with
+        each further quick failure, at most ``max_backoff``."""
+        return min(self.restart.backoff * (2 ** max(self.quick_failures - 1, 0)), self.restart.max_backoff)
 
     async def _watch(self) -> None:
         """Watch the running process; on exit report it and restart it per the policy."""
