@@ -20,7 +20,7 @@ def make_repo_with_merge(path) -> dict[str, str]:
     def git(*args: str) -> str:
         done = subprocess.run(["git", "-C", str(path), *args], check=True, capture_output=True, text=True,
                               env={"GIT_AUTHOR_NAME": "Ada", "GIT_AUTHOR_EMAIL": "ada@example.org",
-                                   "GIT_COMMITTER_NAME": "Ada", "GIT_COMMITTER_EMAIL": "ada@example.org",
+                                   "GIT_COMMITTER_NAME": "Cy", "GIT_COMMITTER_EMAIL": "cy@example.org",
                                    "HOME": str(path), "PATH": "/usr/bin:/bin"})
         return done.stdout.strip()
 
@@ -56,17 +56,22 @@ async def test_show_graph_renders_svg_and_the_gitgraph_list(repo) -> None:
         data = display["data"]
         commits = json.loads(data["application/vnd.sorna.gitgraph"])
         assert data["application/vnd.sorna.gitgraph+json"] == commits
-        assert {c["oid"] for c in commits} == set(oids.values())
-        merge = next(c for c in commits if c["oid"] == oids["M"])
-        assert sorted(merge["parent_ids"]) == sorted([oids["B"], oids["C"]])
-        assert merge["branch"] == "main"
-        assert len(merge["parent_branches"]) == 2 and "main" in merge["parent_branches"]
-        assert {"oid", "parent_ids", "author", "message", "branch", "parent_branches"} <= set(merge)
-        assert merge["author"] == "Ada" and merge["message"] == "merge feature"
+        short = {letter: oid[:7] for letter, oid in oids.items()}
+        assert [c["oid"] for c in commits][0] == short["A"] and commits[-1]["oid"] == short["M"], "oldest first"
+        assert {c["oid"] for c in commits} == set(short.values())
+        by_oid = {c["oid"]: c for c in commits}
+        merge = by_oid[short["M"]]
+        assert merge["parent_ids"] == [short["B"], short["C"]]
+        assert merge["author"] == "Cy", "the runner sent the committer's name"
+        assert merge["message"] == "merge feature"
+        assert merge["branch"] == "main" and merge["parent_branches"] == ["main", "feature"]
+        assert by_oid[short["C"]]["branch"] == "feature" and by_oid[short["B"]]["branch"] == "main"
+        assert by_oid[short["A"]]["branch"] in ("main", "feature") and by_oid[short["A"]]["parent_ids"] == []
+        assert set(merge) == {"oid", "parent_ids", "author", "message", "branch", "parent_branches"}
 
         svg = ET.fromstring(data["image/svg+xml"])
         circles = {c.get("data-oid") for c in svg.iter(f"{SVG}circle")}
-        assert circles == set(oids.values())
+        assert circles == set(short.values())
         edges = {(p.get("data-from"), p.get("data-to")) for p in svg.iter(f"{SVG}path")}
         expected = {(c["oid"], p) for c in commits for p in c["parent_ids"]}
         assert edges == expected and len(edges) == 4

@@ -1,8 +1,9 @@
 """The git commit graph of a repository: the runner's structured list and an SVG picture of it.
 
 Why both: frontends of the old runner read the list (MIME ``application/vnd.sorna.gitgraph``:
-``{oid, parent_ids, author, message, branch, parent_branches}`` per commit, newest first); a
-notebook shows the picture.
+``{oid, parent_ids, author, message, branch, parent_branches}`` per commit, **oldest first**, short
+object ids, the committer's name, the branch through which ``git log --source --branches`` reaches
+the commit or null); a notebook shows the picture (newest on top, as ``git log --graph``).
 """
 
 from __future__ import annotations
@@ -34,47 +35,41 @@ async def _git(path: str, *args: str) -> str:
     return out.decode(errors="replace")
 
 
-async def read_graph(path: str, limit: int = 500) -> list[dict[str, Any]]:
-    """The commits reachable from any branch (or HEAD), newest first, each with its branch.
+#: Object ids in the list are this long, as the runner sent them.
+SHORT_ID = 7
 
-    A commit belongs to the first branch whose first-parent chain reaches it, the checked-out
-    branch first; commits reached only through merges keep the branch of the merge's side.
+
+async def read_graph(path: str, limit: int = 500) -> list[dict[str, Any]]:
+    """The runner's list: the newest ``limit`` commits of all refs, oldest first, each with its branch.
+
+    A commit's branch is the one through which ``git log --source --branches`` reached it (null for
+    commits on no branch, such as tags only), exactly as the runner derived it.
     """
     if not (await _git(path, "rev-parse", "--is-inside-work-tree")).strip():
         raise GitGraphError(f"{path} is not a git repository")
-    log = await _git(path, "log", "--all", "--topo-order", f"--max-count={limit}",
-                     "--format=%H%x1f%P%x1f%an%x1f%s%x1e")
+    log = await _git(path, "log", "--all", "--topo-order", "--reverse", f"--max-count={limit}",
+                     "--format=%H%x1f%P%x1f%cn%x1f%s%x1e")
+    sources = await _git(path, "log", "--branches", "--source", "--format=%H%x1f%S")
+    branch_of: dict[str, str | None] = {}
+    for line in sources.splitlines():
+        oid, _, ref = line.partition("\x1f")
+        branch_of[oid[:SHORT_ID]] = ref.removeprefix("refs/heads/") or None
     commits: list[dict[str, Any]] = []
     for record in log.split("\x1e"):
         fields = record.strip("\n").split("\x1f")
         if len(fields) == 4:
-            oid, parents, author, message = fields
-            commits.append({"oid": oid, "parent_ids": parents.split(), "author": author, "message": message})
-    refs = await _git(path, "for-each-ref", "--format=%(refname:short)%1f%(objectname)", "refs/heads")
-    heads = [line.split("\x1f") for line in refs.splitlines() if "\x1f" in line]
-    current = (await _git(path, "rev-parse", "--abbrev-ref", "HEAD")).strip()
-    heads.sort(key=lambda head: (head[0] != current, head[0]))
-    by_oid = {c["oid"]: c for c in commits}
-    branch: dict[str, str] = {}
-    for name, tip in heads:
-        oid = tip
-        while oid in by_oid and oid not in branch:
-            branch[oid] = name
-            parents = by_oid[oid]["parent_ids"]
-            oid = parents[0] if parents else ""
-    for commit in commits:  # children come first in topo order: unnamed side lines inherit
-        name = branch.setdefault(commit["oid"], "")
-        for parent in commit["parent_ids"][1:]:
-            branch.setdefault(parent, f"{name}~merged" if name else "")
-    for commit in commits:
-        commit["branch"] = branch[commit["oid"]]
-        commit["parent_branches"] = [branch.get(p, "") for p in commit["parent_ids"]]
+            oid, parents, committer, message = fields
+            parent_ids = [p[:SHORT_ID] for p in parents.split()]
+            commits.append({"oid": oid[:SHORT_ID], "parent_ids": parent_ids, "author": committer,
+                            "message": message, "branch": branch_of.get(oid[:SHORT_ID]),
+                            "parent_branches": [branch_of.get(p) for p in parent_ids]})
     return commits
 
 
-def render_svg(commits: list[dict[str, Any]]) -> str:
+def render_svg(oldest_first: list[dict[str, Any]]) -> str:
     """One row per commit (newest on top), one lane (column and colour) per branch."""
-    lanes: dict[str, int] = {}
+    commits = oldest_first[::-1]
+    lanes: dict[str | None, int] = {}
     for commit in commits:
         lanes.setdefault(commit["branch"], len(lanes))
     row = {c["oid"]: i for i, c in enumerate(commits)}
@@ -99,14 +94,14 @@ def render_svg(commits: list[dict[str, Any]]) -> str:
             lane_colour = PALETTE[lanes[commits[row[parent]]["branch"]] % len(PALETTE)] if px != x else colour
             edges.append(f'<path class="edge" d="{shape}" data-from="{commit["oid"]}" data-to="{parent}" '
                          f'stroke="{lane_colour}" stroke-width="2" fill="none"/>')
-        title = html.escape(f'{commit["oid"][:10]} {commit["author"]}: {commit["message"]}')
+        title = html.escape(f'{commit["oid"]} {commit["author"]}: {commit["message"]}')
         nodes.append(f'<circle class="commit" cx="{x}" cy="{y}" r="{RADIUS}" fill="{colour}" '
                      f'data-oid="{commit["oid"]}"><title>{title}</title></circle>')
         tip = commit["branch"] and all(commit["oid"] not in c["parent_ids"] or c["branch"] != commit["branch"]
                                        for c in commits)
         badge = f' <tspan font-weight="bold" fill="{colour}">[{html.escape(commit["branch"])}]</tspan>' if tip else ""
         labels.append(f'<text x="{text_x}" y="{y + 4}" font-family="monospace" font-size="12">'
-                      f'{commit["oid"][:7]}{badge} {html.escape(commit["message"][:72])}</text>')
+                      f'{commit["oid"]}{badge} {html.escape(commit["message"][:72])}</text>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}">' + "".join(edges + nodes + labels) + "</svg>")
 
