@@ -10,6 +10,7 @@ from typing import Any
 
 #: Preferred MIME types for a display, richest first; text/plain is the fallback.
 MEDIA_PREFERENCE = (
+    "application/x-sorna-drawing",
     "application/vnd.sorna.gitgraph",
     "image/svg+xml",
     "image/png",

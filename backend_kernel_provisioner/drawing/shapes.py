@@ -1,154 +1,125 @@
-"""Drawn objects: geometry and colours that stay editable after drawing.
+"""Handles of drawn objects: every change is recorded as an ``update`` command.
 
-Every shape keeps an anchor (``x``, ``y``), a size (``width``, ``height``),
-a rotation ``angle`` in degrees (clockwise, around the shape's centre) and
-its colours. The setters return the shape, so edits chain; the canvas shows
-the new state the next time it is shown (the same notebook output updates).
+The runner's frontends keep the objects and apply the commands (animating
+them), so a handle holds no geometry: ``set_x(5)`` records
+``(canvas_id, "update", object_id, "x", 5)``. As in the runner, a setter that
+does not apply to the object's kind (``set_x`` of a line, ``fill`` of a line)
+records nothing, so notebooks written for it run the same. The setters return
+the handle, so edits chain (the runner's returned ``None``; nobody relied on it).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from itertools import count
+from typing import TYPE_CHECKING, Any
 
-from backend_kernel_provisioner.drawing.color import Color, ColorLike, Colors, as_color
+from backend_kernel_provisioner.drawing.color import ColorLike, as_color
 
-_ids = count(1)
+if TYPE_CHECKING:  # the canvas makes the handles: a run-time import would be a cycle
+    from backend_kernel_provisioner.drawing.canvas import Canvas
 
-
-def next_id() -> int:
-    """A fresh object id (the SVG element id is ``obj<id>``)."""
-    return next(_ids)
+#: Kinds with a position (``x``, ``y``), a border and a fill; lines have end points and one colour.
+AREA_KINDS = ("rect", "circle", "triangle")
 
 
-@dataclass(eq=False)
-class Shape:
-    """Common state and setters of every drawn object."""
+class DrawingObject:
+    """One object on a canvas, as the runner's API returned it from ``line``, ``circle``, ..."""
 
-    x: float
-    y: float
-    width: float
-    height: float
-    border: Color = Colors.Black
-    fill: Color = Colors.Transparent
-    angle: float = 0.0
-    id: int = field(default_factory=next_id)
+    kind = ""
 
-    kind = "shape"
+    def __init__(self, canvas: Canvas, object_id: int, args: tuple[Any, ...]) -> None:
+        self.canvas = canvas
+        self.id = object_id
+        #: The object's creation arguments as recorded: ``("rect", left, top, width, height, ...)``.
+        self.args = args
 
-    def set_x(self, x: float) -> Shape:
-        self.x = x
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id} on canvas {self.canvas.id}>"
+
+    def _update(self, prop: str, value: Any, kinds: tuple[str, ...] | None = None) -> DrawingObject:
+        if kinds is None or self.kind in kinds:
+            self.canvas.record((self.canvas.id, "update", self.id, prop, value))
         return self
 
-    def set_y(self, y: float) -> Shape:
-        self.y = y
-        return self
+    # -- the runner's setters -------------------------------------------------------------------------
 
-    def set_pos(self, x: float, y: float) -> Shape:
-        self.x, self.y = x, y
-        return self
+    def set_x(self, x: float) -> DrawingObject:
+        return self._update("x", x, AREA_KINDS)
 
-    def set_size(self, width: float, height: float) -> Shape:
-        self.width, self.height = width, height
-        return self
+    def set_y(self, y: float) -> DrawingObject:
+        return self._update("y", y, AREA_KINDS)
 
-    def set_angle(self, angle: float) -> Shape:
-        self.angle = angle
-        return self
+    def set_x1(self, x: float) -> DrawingObject:
+        return self._update("x1", x, ("line",))
 
-    def set_border(self, color: ColorLike) -> Shape:
-        self.border = as_color(color)
-        return self
+    def set_y1(self, y: float) -> DrawingObject:
+        return self._update("y1", y, ("line",))
 
-    def set_fill(self, color: ColorLike) -> Shape:
-        self.fill = as_color(color)
-        return self
+    def set_x2(self, x: float) -> DrawingObject:
+        return self._update("x2", x, ("line",))
 
-    def center(self) -> tuple[float, float]:
-        """The rotation centre."""
-        return self.x + self.width / 2, self.y + self.height / 2
+    def set_y2(self, y: float) -> DrawingObject:
+        return self._update("y2", y, ("line",))
 
-    def bounds(self) -> tuple[float, float, float, float]:
-        """``(left, top, right, bottom)`` before rotation."""
-        xs, ys = (self.x, self.x + self.width), (self.y, self.y + self.height)
-        return min(xs), min(ys), max(xs), max(ys)
+    def set_radius(self, radius: float) -> DrawingObject:
+        return self._update("radius", radius, ("circle",))
+
+    def rotate(self, angle: float) -> DrawingObject:
+        """Turn by ``angle`` degrees (clockwise) from the current angle."""
+        return self._update("rotate", angle)
+
+    def set_angle(self, angle: float) -> DrawingObject:
+        """Set the angle (degrees, clockwise, around the object's centre)."""
+        return self._update("angle", angle)
+
+    def stroke(self, color: ColorLike) -> DrawingObject:
+        """The line's colour (property ``color``) or the border of the others (property ``border``)."""
+        prop = "color" if self.kind == "line" else "border"
+        return self._update(prop, as_color(color).to_hex(), ("line", *AREA_KINDS))
+
+    def fill(self, color: ColorLike) -> DrawingObject:
+        return self._update("fill", as_color(color).to_hex(), AREA_KINDS)
+
+    # -- conveniences of ours (each is the runner's commands) -----------------------------------------
+
+    def set_pos(self, x: float, y: float) -> DrawingObject:
+        """``set_x`` then ``set_y`` (lines: ``set_x1`` then ``set_y1``)."""
+        if self.kind == "line":
+            return self.set_x1(x).set_y1(y)
+        return self.set_x(x).set_y(y)
+
+    def set_border(self, color: ColorLike) -> DrawingObject:
+        return self.stroke(color)
+
+    def set_fill(self, color: ColorLike) -> DrawingObject:
+        return self.fill(color)
 
 
-@dataclass(eq=False)
-class Line(Shape):
-    """From ``(x, y)`` to ``(x + width, y + height)``; ``border`` is the stroke."""
+class Line(DrawingObject):
+    """``("line", x0, y0, x1, y1, color)``."""
 
     kind = "line"
 
-    @property
-    def end(self) -> tuple[float, float]:
-        return self.x + self.width, self.y + self.height
-
-    def set_end(self, x: float, y: float) -> Line:
-        self.width, self.height = x - self.x, y - self.y
-        return self
+    def set_end(self, x: float, y: float) -> DrawingObject:
+        return self.set_x2(x).set_y2(y)
 
 
-@dataclass(eq=False)
-class Rectangle(Shape):
-    """Axis-aligned box at ``(x, y)`` (top-left), rotated by ``angle`` around its centre."""
-
-    kind = "rectangle"
-
-
-@dataclass(eq=False)
-class Triangle(Shape):
-    """Isosceles triangle in the box at ``(x, y)``: apex at the top middle."""
-
-    kind = "triangle"
-
-    def points(self) -> list[tuple[float, float]]:
-        return [
-            (self.x + self.width / 2, self.y),
-            (self.x + self.width, self.y + self.height),
-            (self.x, self.y + self.height),
-        ]
-
-
-@dataclass(eq=False)
-class Circle(Shape):
-    """Centred at ``(x, y)``; ``width``/``height`` are the diameters (equal for a circle)."""
+class Circle(DrawingObject):
+    """``("circle", x, y, radius, border, fill, angle)``: centred at (x, y)."""
 
     kind = "circle"
 
-    @property
-    def radius(self) -> float:
-        return self.width / 2
 
-    def set_radius(self, radius: float) -> Circle:
-        self.width = self.height = 2 * radius
-        return self
+class Rectangle(DrawingObject):
+    """``("rect", left, top, width, height, border, fill, angle)``."""
 
-    def center(self) -> tuple[float, float]:
-        return self.x, self.y
-
-    def bounds(self) -> tuple[float, float, float, float]:
-        return self.x - self.width / 2, self.y - self.height / 2, self.x + self.width / 2, self.y + self.height / 2
+    kind = "rect"
 
 
-@dataclass(eq=False)
-class Group(Shape):
-    """Objects moved and rotated together: ``(x, y)`` offsets them, ``angle`` turns them."""
+class Triangle(DrawingObject):
+    """``("triangle", left, top, width, height, border, fill, angle)``: apex up before rotation."""
 
-    kind = "group"
-    children: list[Shape] = field(default_factory=list)
+    kind = "triangle"
 
-    def bounds(self) -> tuple[float, float, float, float]:
-        if not self.children:
-            return self.x, self.y, self.x, self.y
-        boxes = [child.bounds() for child in self.children]
-        return (
-            self.x + min(b[0] for b in boxes),
-            self.y + min(b[1] for b in boxes),
-            self.x + max(b[2] for b in boxes),
-            self.y + max(b[3] for b in boxes),
-        )
 
-    def center(self) -> tuple[float, float]:
-        left, top, right, bottom = self.bounds()
-        return (left + right) / 2, (top + bottom) / 2
+#: The name our API had for the common base.
+Shape = DrawingObject

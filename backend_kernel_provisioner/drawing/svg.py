@@ -1,21 +1,21 @@
-"""Render a canvas as an SVG document (the display the notebook shows).
+"""Render a canvas's picture as an SVG document (what JupyterLab shows).
 
-SVG is plain markup every Jupyter front end and static export renders, so
-no custom widget or front-end extension is needed.
+SVG is plain markup every Jupyter front end and static export renders, so no
+custom widget or front-end extension is needed next to the runner's media.
+Geometry follows the runner's frontend: rectangles and triangles are centred
+on their (left, top) arguments, every stroke is 2 px wide, angles turn
+clockwise around the object's centre (a line's: its midpoint).
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import TYPE_CHECKING
 
 from backend_kernel_provisioner.drawing.color import Color
-from backend_kernel_provisioner.drawing.shapes import Circle, Group, Line, Rectangle, Shape, Triangle
-
-if TYPE_CHECKING:
-    from backend_kernel_provisioner.drawing.canvas import Canvas
+from backend_kernel_provisioner.drawing.scene import Scene, SceneObject
 
 SVG_NS = "http://www.w3.org/2000/svg"
+STROKE_WIDTH = "2"
 
 
 def _num(value: float) -> str:
@@ -28,80 +28,60 @@ def _paint(element: ET.Element, attribute: str, color: Color) -> None:
     if color.alpha == 0:
         element.set(attribute, "none")
         return
-    element.set(attribute, color.rgb_hex)
+    element.set(attribute, color.to_hex(include_alpha=False))
     if color.alpha != 255:
         element.set(f"{attribute}-opacity", _num(color.opacity))
 
 
-def _rotate(element: ET.Element, shape: Shape) -> None:
-    if shape.angle:
-        cx, cy = shape.center()
-        element.set("transform", f"rotate({_num(shape.angle)} {_num(cx)} {_num(cy)})")
+def _rotate(element: ET.Element, angle: float, cx: float, cy: float) -> None:
+    if angle % 360:
+        element.set("transform", f"rotate({_num(angle)} {_num(cx)} {_num(cy)})")
 
 
-def _element(shape: Shape) -> ET.Element:
-    if isinstance(shape, Line):
-        x1, y1 = shape.end
-        element = ET.Element(
-            "line", x1=_num(shape.x), y1=_num(shape.y), x2=_num(x1), y2=_num(y1)
-        )
-        _paint(element, "stroke", shape.border)
-        element.set("stroke-linecap", "round")
-    elif isinstance(shape, Rectangle):
-        left, top, right, bottom = shape.bounds()
-        element = ET.Element(
-            "rect", x=_num(left), y=_num(top), width=_num(right - left), height=_num(bottom - top)
-        )
-    elif isinstance(shape, Triangle):
-        points = " ".join(f"{_num(px)},{_num(py)}" for px, py in shape.points())
-        element = ET.Element("polygon", points=points)
-    elif isinstance(shape, Circle):
-        if shape.width == shape.height:
-            element = ET.Element("circle", cx=_num(shape.x), cy=_num(shape.y), r=_num(shape.radius))
-        else:
-            element = ET.Element(
-                "ellipse", cx=_num(shape.x), cy=_num(shape.y),
-                rx=_num(shape.width / 2), ry=_num(shape.height / 2),
-            )
-    elif isinstance(shape, Group):
-        element = ET.Element("g")
-        transforms = []
-        if shape.angle:
-            cx, cy = shape.center()
-            transforms.append(f"rotate({_num(shape.angle)} {_num(cx)} {_num(cy)})")
-        if shape.x or shape.y:
-            transforms.append(f"translate({_num(shape.x)} {_num(shape.y)})")
-        if transforms:
-            element.set("transform", " ".join(transforms))
-        element.extend(_element(child) for child in shape.children)
-        element.set("id", f"obj{shape.id}")
-        return element
-    else:
-        raise TypeError(f"cannot render {type(shape).__name__}")
-    if not isinstance(shape, Line):
-        _paint(element, "stroke", shape.border)
-        _paint(element, "fill", shape.fill)
-    _rotate(element, shape)
-    element.set("id", f"obj{shape.id}")
+def _line(obj: SceneObject) -> ET.Element:
+    x1, y1, x2, y2 = (obj.number(k) for k in ("x1", "y1", "x2", "y2"))
+    element = ET.Element("line", x1=_num(x1), y1=_num(y1), x2=_num(x2), y2=_num(y2))
+    _paint(element, "stroke", obj.color("color"))
+    element.set("stroke-width", STROKE_WIDTH)
+    _rotate(element, obj.number("angle"), (x1 + x2) / 2, (y1 + y2) / 2)
     return element
 
 
-def render(canvas: Canvas) -> str:
-    """The canvas (background, objects, turtles) as a standalone SVG string."""
+def _area(obj: SceneObject) -> ET.Element:
+    x, y = obj.number("x"), obj.number("y")
+    if obj.kind == "circle":
+        element = ET.Element("circle", cx=_num(x), cy=_num(y), r=_num(abs(obj.number("radius"))))
+    else:
+        width, height = obj.number("width"), obj.number("height")
+        left, top = x - width / 2, y - height / 2
+        if obj.kind == "rect":
+            element = ET.Element("rect", x=_num(left), y=_num(top), width=_num(width), height=_num(height))
+        else:  # triangle: apex at the top middle, base at the bottom
+            corners = [(left, top + height), (x, top), (left + width, top + height)]
+            element = ET.Element("polygon", points=" ".join(f"{_num(px)},{_num(py)}" for px, py in corners))
+    _paint(element, "stroke", obj.color("border"))
+    _paint(element, "fill", obj.color("fill"))
+    element.set("stroke-width", STROKE_WIDTH)
+    _rotate(element, obj.number("angle"), x, y)
+    return element
+
+
+def render(scene: Scene, canvas_id: int) -> str:
+    """The picture (background, then the objects bottom to top) as a standalone SVG string."""
     root = ET.Element(
         "svg",
         xmlns=SVG_NS,
-        width=_num(canvas.width),
-        height=_num(canvas.height),
-        viewBox=f"0 0 {_num(canvas.width)} {_num(canvas.height)}",
+        width=_num(scene.width),
+        height=_num(scene.height),
+        viewBox=f"0 0 {_num(scene.width)} {_num(scene.height)}",
     )
+    root.set("id", f"canvas{canvas_id}")
     background = ET.SubElement(root, "rect", x="0", y="0", width="100%", height="100%")
     background.set("class", "background")
-    _paint(background, "fill", canvas.bgcolor)
-    root.extend(_element(shape) for shape in canvas.objects)
-    for turtle in canvas.turtles:
-        if turtle.visible:
-            marker = _element(turtle.marker())
-            marker.set("class", "turtle")
-            root.append(marker)
+    _paint(background, "fill", scene.background)
+    for obj in scene.stacked():
+        element = _line(obj) if obj.kind == "line" else _area(obj)
+        element.set("id", f"canvas{canvas_id}-obj{obj.id}")
+        element.set("class", obj.kind)
+        root.append(element)
     return ET.tostring(root, encoding="unicode")

@@ -269,14 +269,14 @@ def _check_url_template(url: str, source: str) -> None:
     only as a broken link in the user's browser.
     """
     try:
-        fields = [field for _, field, _, _ in string.Formatter().parse(url) if field is not None]
+        used = [name for _, name, _, _ in string.Formatter().parse(url) if name is not None]
     except ValueError as exc:
         raise ServiceDefinitionError(f"{source}: field 'url_template': {exc}") from None
-    for field in fields:
-        if field not in URL_TEMPLATE_VARIABLES:
-            known = ", ".join(f"{{{name}}}" for name in URL_TEMPLATE_VARIABLES)
+    for name in used:
+        if name not in URL_TEMPLATE_VARIABLES:
+            known = ", ".join(f"{{{v}}}" for v in URL_TEMPLATE_VARIABLES)
             raise ServiceDefinitionError(
-                f"{source}: field 'url_template': unknown variable {{{field}}} (only {known})")
+                f"{source}: field 'url_template': unknown variable {{{name}}} (only {known})")
 
 
 def parse_definition(name: str, data: Any, source: str) -> ServiceDefinition:
