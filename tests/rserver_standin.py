@@ -1,119 +1,159 @@
-"""A small local R server for tests: the session API of vendor/rserver_client.py on loopback.
+"""A stand-in Microsoft R Server / ML Server for tests: its operationalization API on a loopback port.
 
-It keeps R-like state per session with a tiny evaluator (assignments,
-print/cat/message/stop, arithmetic, Sys.sleep) - enough to prove that cells
-share one remote session - and records every call, so tests can check
-session deletion and token refresh.
+It implements the calls the ``backend-rserver`` kernel uses, as ML Server's
+published API (9.2.1 swagger) describes them: ``POST /login``,
+``POST/DELETE /login/refreshToken``, ``POST /sessions``,
+``POST /sessions/{id}/execute`` (``success``, ``errorMessage``,
+``consoleOutput`` with ``\\r\\n`` line ends, ``outputParameters``,
+``changedFiles``), ``POST /sessions/{id}/cancel`` and
+``DELETE /sessions/{id}``. It is honest where the kernel could cheat: every
+call but the two token calls needs a live bearer token, access tokens expire
+after ``token_ttl`` seconds (or at once with :meth:`expire_access_tokens`),
+a refresh rotates the refresh token, and a revoked one is refused. Each
+session is one real R process (``Rscript`` running a small read-eval-print
+loop), so variables live on between cells and a cancel is R's own interrupt.
+Every call is recorded (:attr:`calls`, :meth:`sequence`) for the tests.
 """
 
 from __future__ import annotations
 
-import ast
 import json
-import re
+import os
 import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
 import threading
 import time
+import urllib.parse
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+#: The session's R loop: one line "code<TAB>output<TAB>error" per cell, answered "started" (from then on a
+#: SIGINT is a cancel), then console output (and messages, warnings) go to the output file, R's error (as
+#: the console words it) to the error file, and "done".
+DRIVER = r"""
+options(warn = 1)
+input <- file("stdin", "r")
+describe <- function(e) {
+  call <- conditionCall(e)
+  if (is.null(call) || identical(call[[1]], quote(eval)) || identical(call[[1]], quote(parse)))
+    paste0("Error: ", conditionMessage(e))
+  else paste0("Error in ", deparse(call)[1], " : ", conditionMessage(e))
+}
+serve <- function(paths) {
+  out <- file(paths[2], open = "wt")
+  sink(out); sink(out, type = "message")
+  on.exit({ sink(type = "message"); sink(); close(out) })
+  tryCatch({
+    for (e in parse(file = paths[1], keep.source = FALSE, encoding = "UTF-8")) {
+      r <- withVisible(eval(e, globalenv()))
+      if (r$visible) print(r$value)
+    }
+    ""
+  }, error = describe, interrupt = function(e) "Execution was cancelled")
+}
+repeat {
+  line <- tryCatch(readLines(input, n = 1), interrupt = function(e) NULL)
+  if (is.null(line)) next
+  if (length(line) == 0) break
+  paths <- strsplit(line, "\t", fixed = TRUE)[[1]]
+  cat("started\n"); flush(stdout())
+  err <- tryCatch(serve(paths), interrupt = function(e) "Execution was cancelled")
+  writeLines(err, paths[3], useBytes = TRUE)
+  cat("done\n"); flush(stdout())
+}
+"""
 
-class RError(Exception):
-    pass
+
+class RSession:
+    """One session's R process and folder; one cell at a time."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        (folder / "driver.R").write_text(DRIVER)
+        env = {**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TMPDIR": str(folder)}
+        self.process = subprocess.Popen(
+            ["Rscript", "--vanilla", str(folder / "driver.R")], cwd=folder, env=env, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )
+        self.cell_lock = threading.Lock()
+        self.state_lock = threading.Lock()
+        self.executing = False
+        self.cancelled = 0
+
+    def execute(self, code: str) -> tuple[str, str | None]:
+        """(console output, R's error message or None)."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        with self.cell_lock:
+            paths = [self.folder / name for name in ("cell.R", "out.txt", "err.txt")]
+            paths[0].write_text(code, encoding="utf-8")
+            try:
+                self.process.stdin.write("\t".join(map(str, paths)) + "\n")
+                self.process.stdin.flush()
+                with self.state_lock:
+                    self.executing = self.process.stdout.readline() == "started\n"
+                finished = self.executing and self.process.stdout.readline() == "done\n"
+            except OSError:
+                finished = False
+            finally:
+                with self.state_lock:
+                    self.executing = False
+            if not finished:
+                return "", "Error: the session's R process ended"
+            error = paths[2].read_text(encoding="utf-8").strip()
+            return paths[1].read_text(encoding="utf-8"), error or None
+
+    def cancel(self) -> None:
+        with self.state_lock:
+            if self.executing:
+                self.process.send_signal(signal.SIGINT)
+                self.cancelled += 1
+
+    def close(self) -> None:
+        try:
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+            self.process.wait(5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @dataclass
-class Session:
-    variables: dict[str, Any] = field(default_factory=dict)
-    interrupt: threading.Event = field(default_factory=threading.Event)
-    running: bool = False
+class Call:
+    """One request as the server saw it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: dict
+    status: int
+    bearer: str = ""
+    answer: Any = field(default=None, repr=False)
 
 
-def r_format(value: Any, quote: bool = True) -> str:
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, str):
-        return json.dumps(value) if quote else value
-    return str(value)
+class StandinMRS:
+    """``start()``; ``url``; the accepted ``username``/``password``; inspect ``calls`` and ``sessions``."""
 
-
-def evaluate(expr: str, variables: dict[str, Any]) -> Any:
-    """Constants, names and arithmetic, R spellings for TRUE/FALSE."""
-    try:
-        tree = ast.parse(expr.strip(), mode="eval")
-    except SyntaxError:
-        raise RError(f"Error: unexpected input in \"{expr.strip()}\"") from None
-
-    def walk(node: ast.AST) -> Any:
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)):
-            return float(node.value) if isinstance(node.value, int) else node.value
-        if isinstance(node, ast.Name):
-            if node.id in ("TRUE", "FALSE"):
-                return node.id == "TRUE"
-            if node.id not in variables:
-                raise RError(f"Error: object '{node.id}' not found")
-            return variables[node.id]
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -walk(node.operand)
-        if isinstance(node, ast.BinOp) and type(node.op) in OPS:
-            return OPS[type(node.op)](walk(node.left), walk(node.right))
-        raise RError(f"Error: the stand-in cannot evaluate {ast.unparse(node)!r}")
-
-    return walk(tree.body)
-
-
-OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
-       ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b}
-CALL = re.compile(r"^([A-Za-z.]+)\((.*)\)$", re.S)
-ASSIGN = re.compile(r"^([A-Za-z.][\w.]*)\s*(?:<-|=(?!=))\s*(.+)$", re.S)
-
-
-def run_r(code: str, session: Session) -> dict[str, Any]:
-    out: list[str] = []
-    err: list[str] = []
-    try:
-        for line in code.splitlines():
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            assign, call = ASSIGN.match(line), CALL.match(line)
-            if assign:
-                session.variables[assign.group(1)] = evaluate(assign.group(2), session.variables)
-            elif call and call.group(1) == "print":
-                out.append(f"[1] {r_format(evaluate(call.group(2), session.variables))}\n")
-            elif call and call.group(1) == "cat":
-                args = [a for a in call.group(2).split(",") if a.strip()]
-                out.append(" ".join(r_format(evaluate(a, session.variables), quote=False) for a in args))
-            elif call and call.group(1) == "message":
-                err.append(f"{r_format(evaluate(call.group(2), session.variables), quote=False)}\n")
-            elif call and call.group(1) == "stop":
-                raise RError(f"Error: {r_format(evaluate(call.group(2), session.variables), quote=False)}")
-            elif call and call.group(1) == "Sys.sleep":
-                if session.interrupt.wait(evaluate(call.group(2), session.variables)):
-                    raise RError("Error: interrupted")
-            else:
-                out.append(f"[1] {r_format(evaluate(line, session.variables))}\n")
-    except RError as exc:
-        return {"stdout": "".join(out), "stderr": "".join(err), "error": str(exc)}
-    return {"stdout": "".join(out), "stderr": "".join(err), "error": None}
-
-
-class StandinRServer:
-    """Start with ``start()``; ``url``; inspect ``calls``, ``sessions``, ``deleted``, ``tokens_issued``."""
-
-    def __init__(self, access_key: str = "ak", secret_key: str = "sk", token_ttl: float = 3600) -> None:
-        self.access_key, self.secret_key, self.token_ttl = access_key, secret_key, token_ttl
-        self.tokens: dict[str, float] = {}
-        self.tokens_issued = 0
-        self.sessions: dict[str, Session] = {}
-        self.created: list[str] = []
+    def __init__(self, username: str = "analyst", password: str = "s3cret", *, token_ttl: float = 3600.0) -> None:
+        self.username, self.password, self.token_ttl = username, password, token_ttl
+        self.access_tokens: dict[str, float] = {}  # token -> monotonic expiry
+        self.refresh_tokens: set[str] = set()
+        self.revoked: list[str] = []
+        self.sessions: dict[str, RSession] = {}
+        self.created: list[RSession] = []
         self.deleted: list[str] = []
-        self.interrupted: list[str] = []
-        self.calls: list[tuple[str, str, int]] = []
+        self.calls: list[Call] = []
         self.lock = threading.Lock()
+        self.folder = Path(tempfile.mkdtemp(prefix="standin-mrs-"))
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -122,67 +162,105 @@ class StandinRServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
-    def start(self) -> StandinRServer:
+    def start(self) -> StandinMRS:
+        if shutil.which("Rscript") is None:
+            raise RuntimeError("the stand-in R Server runs cells with Rscript, which is not installed")
         self.thread.start()
         return self
 
     def stop(self) -> None:
-        for session in self.sessions.values():
-            session.interrupt.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+        for session in list(self.sessions.values()):
+            session.cancel()
+            session.close()
+        self.sessions.clear()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
-    def expire_tokens(self) -> None:
-        """Invalidate every token the server issued (as if it restarted its auth service)."""
+    # -- what tests change and read ------------------------------------------------------
+
+    def expire_access_tokens(self) -> None:
+        """Every access token issued so far stops working now (as after a restart of the server's auth)."""
         with self.lock:
-            self.tokens.clear()
+            self.access_tokens = dict.fromkeys(self.access_tokens, 0.0)
 
-    def statuses(self, method: str, prefix: str) -> list[int]:
-        return [code for m, p, code in self.calls if m == method and p.startswith(prefix)]
+    def revoke_refresh_tokens(self) -> None:
+        """Every refresh token issued so far is refused from now on (as when they expire)."""
+        with self.lock:
+            self.revoked += sorted(self.refresh_tokens)
+            self.refresh_tokens.clear()
 
-    # -- HTTP -----------------------------------------------------------------------------
+    def sequence(self) -> list[str]:
+        """The calls as ``"METHOD /path status"`` with session ids as ``{id}`` (queries left out)."""
+        out = []
+        for call in self.calls:
+            parts = ["{id}" if p in self.deleted or p in self.sessions else p for p in call.path.split("/")]
+            out.append(f"{call.method} {'/'.join(parts)} {call.status}")
+        return out
 
-    def handle(self, method: str, path: str, headers: Any, body: dict) -> tuple[int, dict | None]:
-        if method == "POST" and path == "/auth/token":
-            if body.get("access_key") != self.access_key or body.get("secret_key") != self.secret_key:
-                return 401, {"message": "bad credentials"}
-            token = secrets.token_hex(8)
+    def executing(self) -> bool:
+        return any(s.executing for s in list(self.sessions.values()))
+
+    # -- the API ---------------------------------------------------------------------------
+
+    def _issue(self) -> dict[str, Any]:
+        access, refresh = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+        with self.lock:
+            self.access_tokens[access] = time.monotonic() + self.token_ttl
+            self.refresh_tokens.add(refresh)
+        return {"token_type": "Bearer", "access_token": access, "expires_in": self.token_ttl,
+                "expires_on": int(time.time() + self.token_ttl), "refresh_token": refresh}
+
+    def _bearer_ok(self, bearer: str) -> bool:
+        with self.lock:
+            return self.access_tokens.get(bearer, 0.0) > time.monotonic()
+
+    def handle(self, method: str, path: str, query: dict[str, str], bearer: str, body: dict) -> tuple[int, Any]:
+        if (method, path) == ("POST", "/login"):
+            if body.get("username") != self.username or body.get("password") != self.password:
+                return 401, {"message": "Invalid username or password."}
+            return 200, self._issue()
+        if (method, path) == ("POST", "/login/refreshToken"):
             with self.lock:
-                self.tokens[token] = time.monotonic() + self.token_ttl
-                self.tokens_issued += 1
-            return 200, {"token": token, "expires_in": self.token_ttl}
-        token = headers.get("Authorization", "").removeprefix("Bearer ")
-        with self.lock:
-            if self.tokens.get(token, 0) < time.monotonic():
-                return 401, {"message": "token expired or unknown"}
+                known = body.get("refreshToken") in self.refresh_tokens
+                if known:  # rotation: a refresh token works once
+                    self.refresh_tokens.discard(body["refreshToken"])
+            return (200, self._issue()) if known else (401, {"message": "Invalid or expired refresh token."})
+        if not self._bearer_ok(bearer):
+            return 401, {"message": "Unauthorized: the access token is missing, invalid or expired."}
+        if (method, path) == ("DELETE", "/login/refreshToken"):
+            with self.lock:
+                token = query.get("refreshToken", "")
+                if token not in self.refresh_tokens:
+                    return 401, {"message": "Invalid or expired refresh token."}
+                self.refresh_tokens.discard(token)
+                self.revoked.append(token)
+            return 200, {}
         parts = path.strip("/").split("/")
-        if method == "POST" and parts == ["sessions"]:
-            session_id = secrets.token_hex(4)
-            with self.lock:
-                self.sessions[session_id] = Session()
-                self.created.append(session_id)
-            return 201, {"id": session_id}
+        if (method, parts) == ("POST", ["sessions"]):
+            session_id = str(uuid.uuid4())
+            folder = self.folder / session_id
+            folder.mkdir()
+            self.sessions[session_id] = RSession(folder)
+            self.created.append(self.sessions[session_id])
+            return 201, {"sessionId": session_id}
         if len(parts) < 2 or parts[0] != "sessions" or parts[1] not in self.sessions:
-            return 404, {"message": "no such session"}
+            return 404, {"message": "Session not found."}
         session = self.sessions[parts[1]]
         if method == "DELETE" and len(parts) == 2:
-            session.interrupt.set()
-            with self.lock:
-                del self.sessions[parts[1]]
-                self.deleted.append(parts[1])
-            return 204, None
-        if method == "POST" and parts[2:] == ["execute"]:
-            session.interrupt.clear()
-            session.running = True
-            try:
-                return 200, run_r(str(body.get("code", "")), session)
-            finally:
-                session.running = False
-        if method == "POST" and parts[2:] == ["interrupt"]:
-            session.interrupt.set()
-            self.interrupted.append(parts[1])
-            return 204, None
-        return 404, {"message": f"no route {method} {path}"}
+            del self.sessions[parts[1]]
+            self.deleted.append(parts[1])
+            session.cancel()
+            session.close()
+            return 200, "Session closed"
+        if (method, parts[2:]) == ("POST", ["execute"]):
+            console, error = session.execute(str(body.get("code", "")))
+            return 200, {"success": error is None, "errorMessage": error or "", "outputParameters": [],
+                         "consoleOutput": console.replace("\n", "\r\n"), "changedFiles": []}
+        if (method, parts[2:]) == ("POST", ["cancel"]):
+            session.cancel()
+            return 200, "Cancelled"
+        return 404, {"message": f"No route {method} {path}."}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -194,18 +272,26 @@ class StandinRServer:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else {}
-                code, answer = server.handle(self.command, self.path, self.headers, body)
+                try:
+                    body = json.loads(raw) if raw.strip() else {}
+                except ValueError:
+                    body = None
+                url = urllib.parse.urlsplit(self.path)
+                query = dict(urllib.parse.parse_qsl(url.query))
+                bearer = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                if isinstance(body, dict):
+                    code, answer = server.handle(self.command, url.path, query, bearer, body)
+                else:
+                    code, answer = 400, {"message": "The body is not a JSON object."}
                 with server.lock:
-                    server.calls.append((self.command, self.path, code))
-                payload = b"" if answer is None else json.dumps(answer).encode()
+                    server.calls.append(Call(self.command, url.path, query, body or {}, code, bearer, answer))
+                payload = json.dumps(answer).encode()
                 self.send_response(code)
-                if payload:
-                    self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_POST = do_DELETE = _serve
+            do_POST = do_DELETE = do_GET = _serve
 
         return Handler

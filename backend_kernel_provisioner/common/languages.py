@@ -174,7 +174,7 @@ LANGUAGES: dict[str, LanguageSpec] = {
         ),
         LanguageSpec(
             "rserver", "R Server", "R", Logo("RS", "#1a5f9e"),
-            demo=("x <- 6 * 7", "cat('R Server says', x, '\\n')"), demo_needs=("$BACKEND_RSERVER_URL",),
+            demo=("x <- 6 * 7", "cat('R Server says', x, '\\n')"), demo_needs=("$MRS_ENDPOINT",),
             translator="r",
         ),
     )

@@ -376,12 +376,17 @@ class BackendKernel(ShutdownWithoutFlushRace, IntrospectBesideCell, AbortQueuedB
         """
         stopping = asyncio.run_coroutine_threadsafe(self.stop_children(), self._loop)
         try:
-            await asyncio.wait_for(asyncio.wrap_future(stopping), self.shutdown_grace + 1.0)
+            await asyncio.wait_for(asyncio.wrap_future(stopping), self.stop_budget)
         except Exception as exc:  # a timeout, or a failure of the stop itself: kill instead
             self.log.warning("stopping the kernel's programs failed (%s); killing them", exc or type(exc).__name__)
             self.kill_children()
         shutil.rmtree(self.work_dir, ignore_errors=True)
         return {"status": "ok", "restart": restart}
+
+    @property
+    def stop_budget(self) -> float:
+        """Seconds :meth:`stop_children` may take before everything is killed instead."""
+        return self.shutdown_grace + 1.0
 
     async def stop_children(self) -> None:
         """Stop the running cell's program: SIGTERM and end of input, killed after ``shutdown_grace``."""

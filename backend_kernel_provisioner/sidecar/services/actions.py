@@ -144,13 +144,10 @@ class PrestartRunner:
                 signal_group(proc.pid, signal.SIGKILL)
         # Verbatim, trailing newline included, as the runner gave it: a template that wants one line
         # writes it with its own separator, and output that is data (a key, a file body) stays intact.
-        result = {
-            "out": out.decode("utf-8", "replace"),
-            "err": err.decode("utf-8", "replace"),
-            "exit_code": proc.returncode,
-        }
+        stdout, stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+        result = {"out": stdout, "err": stderr, "exit_code": proc.returncode}
         if args.get("echo"):
-            self.log(logging.INFO, f"{argv[0]}: {(result['out'] + result['err']).rstrip()}")
+            self.log(logging.INFO, f"{argv[0]}: {(stdout + stderr).rstrip()}")
         if proc.returncode:
             self.log(logging.WARNING, f"{self.source}: {where}: {argv[0]!r} exited with code {proc.returncode}")
         return result
