@@ -10,7 +10,8 @@ ttyd is not packaged for Debian 12, so unless a real ``ttyd`` is installed a
 stand-in takes its place on PATH: it implements the two ttyd options under test
 as ttyd documents them (``--interface``: listen there, else on every interface;
 ``--credential user:password``: HTTP basic authentication, else none), so the
-tests check that the recipe asks ttyd for both.
+tests check that the recipe asks ttyd for both. The same tests run against the
+terminado web terminal the recipe falls back to when no ttyd is on PATH.
 """
 
 from __future__ import annotations
@@ -143,9 +144,13 @@ async def manager(tmp_path):
     await m.close()
 
 
-@pytest.fixture(params=["stand-in", "real"])
+@pytest.fixture(params=["stand-in", "real", "terminado"])
 def ttyd_path(request, tmp_path) -> str:
-    """PATH with the real ttyd (skipped when absent) or the stand-in first."""
+    """PATH with the real ttyd (skipped when absent), the stand-in first, or no ttyd (our terminado fallback)."""
+    if request.param == "terminado":
+        empty = tmp_path / "no-ttyd"
+        empty.mkdir()
+        return str(empty)
     if request.param == "real":
         if shutil.which("ttyd") is None:
             pytest.skip("ttyd is not installed (Debian 12 has no package)")

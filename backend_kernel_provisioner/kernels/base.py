@@ -370,9 +370,8 @@ class BackendKernel(ShutdownWithoutFlushRace, IntrospectBesideCell, AbortQueuedB
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
         """Stop the running program and the interpreter cleanly, then remove the work folder.
 
-        The children belong to the main thread's loop (their pipes and exit watchers), while
-        ``shutdown_request`` arrives on the control thread: the stop runs on the main loop. If that loop
-        does not finish it in time (a blocked loop), everything is killed from here.
+        The children belong to the main loop (their pipes and exit watchers) while ``shutdown_request``
+        arrives on the control thread: the stop runs on the main loop, or everything is killed from here.
         """
         stopping = asyncio.run_coroutine_threadsafe(self.stop_children(), self._loop)
         try:
