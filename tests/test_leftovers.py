@@ -238,7 +238,7 @@ OWNER_WITH_SHELL_KERNEL = """
     kc = km.client()
     kc.start_channels()
     await kc.wait_for_ready(timeout=60)
-    await kc.execute_interactive("sleep {seconds} &", timeout=60)
+    await kc.execute_interactive("nohup sleep {seconds} >/dev/null 2>&1 &", timeout=60)
     p = km.provisioner
     ready = {{"kernel": p.pid, "ctl": p.sidecar.control.folder, "services": p.services.work_dir,
              "connection_file": km.connection_file,

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import fcntl
 import os
 import signal
+import termios
 from typing import IO, Any
 
 #: What a shell reports for a program stopped by Ctrl-C (128 + SIGINT); every kernel uses it.
@@ -37,12 +39,16 @@ STDOUT = asyncio.subprocess.STDOUT
 DEVNULL = asyncio.subprocess.DEVNULL
 
 
-def child_setup(death_signal: int = signal.SIGKILL) -> None:
+def child_setup(death_signal: int = signal.SIGKILL, controlling_terminal: bool = False) -> None:
     """In the child before exec: Ctrl-C and broken pipes behave as in a terminal, and the
-    child gets ``death_signal`` when its parent dies, even when the parent itself is killed."""
+    child gets ``death_signal`` when its parent dies, even when the parent itself is killed.
+    With ``controlling_terminal``, its stdin (a terminal) becomes the controlling terminal of its
+    new session, as a login on a terminal would have it (``/dev/tty`` works, job control, SIGHUP)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     _LIBC.prctl(_PR_SET_PDEATHSIG, death_signal, 0, 0, 0)
+    if controlling_terminal:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 async def spawn(
@@ -54,6 +60,7 @@ async def spawn(
     stdout: int | IO[Any] | None = PIPE,
     stderr: int | IO[Any] | None = PIPE,
     death_signal: int = signal.SIGKILL,
+    controlling_terminal: bool = False,
 ) -> asyncio.subprocess.Process:
     """Start ``argv`` with the recipe above (own session, default signals, ``death_signal`` when we die)."""
     return await asyncio.create_subprocess_exec(
@@ -64,7 +71,7 @@ async def spawn(
         stdout=stdout,
         stderr=stderr,
         start_new_session=True,
-        preexec_fn=lambda: child_setup(death_signal),
+        preexec_fn=lambda: child_setup(death_signal, controlling_terminal),
     )
 
 

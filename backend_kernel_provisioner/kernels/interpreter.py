@@ -29,12 +29,27 @@ import contextlib
 import contextvars
 import itertools
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from backend_kernel_provisioner.kernels.process import ChildProcess, _pipe_unread, pump
+
+log = logging.getLogger(__name__)
+
+
+async def _start_child(argv: list[str], *, cwd: str, env: dict[str, str], terminal: tuple[int, int] | None
+                       ) -> ChildProcess:
+    """The interpreter's process, on a pseudo-terminal when asked and the system has them (a container
+    without /dev/pts has none: the interpreter then runs on pipes, as the other sessions do)."""
+    if terminal is not None:
+        try:
+            return await ChildProcess.start(argv, cwd=cwd, env=env, terminal=terminal)
+        except OSError as exc:
+            log.warning("no pseudo-terminal for %s (%s): it runs on pipes", argv[0], exc)
+    return await ChildProcess.start(argv, cwd=cwd, env=env, stdin=True)
 
 
 class SessionEnded(Exception):
@@ -68,8 +83,9 @@ class InterpreterSession:
 
     @classmethod
     async def start(cls, argv: list[str], *, cwd: str, env: dict[str, str], folder: Path, output: Any,
-                    timeout: float) -> InterpreterSession:
-        """Start ``argv`` with the channel in its environment; wait for the loader's ``ready``."""
+                    timeout: float, terminal: tuple[int, int] | None = None) -> InterpreterSession:
+        """Start ``argv`` with the channel in its environment; wait for the loader's ``ready``.
+        With ``terminal`` (rows, columns) it runs on a pseudo-terminal of that size (:mod:`.terminal`)."""
         folder.mkdir(parents=True, exist_ok=True)
         cells, status = folder / "cells", folder / "status"
         for fifo in (cells, status):
@@ -90,7 +106,7 @@ class InterpreterSession:
         env = {**env, "BACKEND_SESSION_CELLS": str(cells), "BACKEND_SESSION_STATUS": str(status),
                "BACKEND_SESSION_DIR": str(folder), "TMPDIR": str(temp)}
         try:
-            child = await ChildProcess.start(argv, cwd=cwd, env=env, stdin=True)
+            child = await _start_child(argv, cwd=cwd, env=env, terminal=terminal)
         except BaseException:
             os.close(cells_fd)
             transport.close()
@@ -99,6 +115,8 @@ class InterpreterSession:
         # parent lookup falls back to the latest request, so output goes to the current cell.
         pumps = [contextvars.Context().run(asyncio.ensure_future, pump(reader, name, output))
                  for reader, name in ((child.proc.stdout, "stdout"), (child.proc.stderr, "stderr"))]
+        if child.terminal is not None:  # stdout is the terminal: read its master instead
+            contextvars.Context().run(child.terminal.start_reading, output)
         session = cls(child, folder, cells_fd, reader, transport, pumps)
         try:
             hello = await session.receive(None, timeout)
@@ -178,7 +196,11 @@ class InterpreterSession:
         """Let the pumps take everything the interpreter wrote before it answered."""
         loop = asyncio.get_running_loop()
         end = loop.time() + limit
-        while loop.time() < end and self._unread() > 0:
+        terminal = self.child.terminal
+        # A terminal is read here directly: what a program wrote before the loader answered is there.
+        while (terminal is not None and terminal.read_available()) or self._unread() > 0:
+            if loop.time() >= end:
+                break
             await asyncio.sleep(0.005)
         for _ in range(3):
             await asyncio.sleep(0)
@@ -211,6 +233,7 @@ class InterpreterSession:
         self.child.kill_tree()
         for task in self._pumps:
             task.cancel()
+        self.child.release()
         self._close_cells()
         self._transport.close()
         shutil.rmtree(self.folder, ignore_errors=True)

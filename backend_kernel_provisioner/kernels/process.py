@@ -18,10 +18,11 @@ import platform
 import signal
 import struct
 import termios
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
 from backend_kernel_provisioner.common.childproc import DEVNULL, signal_group, spawn
+from backend_kernel_provisioner.kernels.terminal import Terminal
 
 Publish = Callable[[str, str], None]
 AskInput = Callable[[str, bool], Awaitable["str | None"]]
@@ -201,23 +202,24 @@ def _epoll_watches(pid: int, epfd: int) -> list[int]:
     return watched
 
 
-def blocked_reading(pids: list[int], target: str) -> bool:
-    """True when a thread of ``pids`` sleeps reading (or epoll-waiting on) the file ``target``.
+def blocked_reading(pids: list[int], target: str | Collection[str]) -> bool:
+    """True when a thread of ``pids`` sleeps reading (or epoll-waiting on) the file ``target`` (or one of them).
 
-    ``target`` is what /proc/PID/fd/N links to, e.g. ``pipe:[1234]``. A thread in
+    ``target`` is what /proc/PID/fd/N links to, e.g. ``pipe:[1234]`` or ``/dev/pts/3``. A thread in
     ``read(fd)`` shows ``0 0x<fd> ...`` in /proc/PID/task/TID/syscall; an event
     loop (libuv, Go's netpoller) sleeps in epoll_wait with the fd in the epoll's fdinfo.
     """
+    targets = {target} if isinstance(target, str) else set(target)
     for pid in pids:
         for syscall in _thread_files(pid, "syscall"):
             fields = syscall.split()
             if len(fields) < 2 or not fields[0].isdigit():
                 continue  # "running" or "-1 ..." (not in a syscall)
             number, first_arg = int(fields[0]), int(fields[1], 16)
-            if number in _ARCH["read"] and _fd_target(pid, first_arg) == target:
+            if number in _ARCH["read"] and _fd_target(pid, first_arg) in targets:
                 return True
             if number in _ARCH["epoll"] and any(
-                _fd_target(pid, fd) == target for fd in _epoll_watches(pid, first_arg)
+                _fd_target(pid, fd) in targets for fd in _epoll_watches(pid, first_arg)
             ):
                 return True
     return False
@@ -232,18 +234,26 @@ def _pipe_unread(fd: int) -> int:
 
 
 class ChildProcess:
-    """One child in its own session/process group, with its stdin pipe (or /dev/null)."""
+    """One child in its own session/process group, with its stdin pipe (or /dev/null), or on a terminal."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, stdin_fd: int | None) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, stdin_fd: int | None,
+                 terminal: Terminal | None = None) -> None:
         self.proc = proc
         self.pid = proc.pid
+        self.terminal = terminal
         self._stdin_fd = stdin_fd
         self._stdin_target = f"pipe:[{os.fstat(stdin_fd).st_ino}]" if stdin_fd is not None else ""
 
     @classmethod
     async def start(cls, argv: list[str], *, cwd: str | None = None, env: dict[str, str] | None = None,
-                    stdin: bool = False) -> ChildProcess:
-        """Start ``argv``; with ``stdin`` False the child reads end-of-file at once."""
+                    stdin: bool = False, terminal: tuple[int, int] | None = None) -> ChildProcess:
+        """Start ``argv``; with ``stdin`` False it reads end-of-file at once; ``terminal``: on a pty (rows, cols)."""
+        if terminal is not None:
+            term = Terminal(*terminal)
+            try:
+                return cls(await term.spawn(argv, cwd=cwd, env=env), None, term)
+            except FileNotFoundError as exc:
+                raise ProgramNotFound(argv[0]) from exc
         read_fd = write_fd = None
         if stdin:
             read_fd, write_fd = os.pipe()
@@ -292,7 +302,9 @@ class ChildProcess:
         return exited
 
     def waiting_for_input(self) -> bool:
-        """The child (or a descendant) is blocked reading our empty stdin pipe."""
+        """The child (or a descendant) is blocked reading our empty stdin pipe (or its terminal)."""
+        if self.terminal is not None and self.running and not self.terminal.input_pending():
+            return blocked_reading(descendants(self.pid), self.terminal.reading_targets)
         if self._stdin_fd is None or not self.running:
             return False
         if _pipe_unread(self._stdin_fd) > 0:
@@ -302,6 +314,8 @@ class ChildProcess:
     async def write_input(self, text: str) -> None:
         """Send text to the child's stdin (a reply to an input request)."""
         data = text.encode()
+        if self.terminal is not None:
+            return await self.terminal.type(data, lambda: self.running)
         while data and self._stdin_fd is not None:
             try:
                 written = os.write(self._stdin_fd, data)
@@ -313,11 +327,18 @@ class ChildProcess:
             data = data[written:]
 
     def close_input(self) -> None:
-        """End of file for the child's stdin."""
+        """End of file for the child's stdin (on a terminal: the EOF character; the terminal stays open)."""
+        if self.terminal is not None:
+            self.terminal.send_eof()
         if self._stdin_fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._stdin_fd)
             self._stdin_fd = None
+
+    def release(self) -> None:
+        """Close the child's terminal, once it is gone (``kill_tree`` closes a stdin pipe at once)."""
+        if self.terminal is not None:
+            self.terminal.close()
 
 
 async def serve_stdin(child: ChildProcess, ask: AskInput, relay: OutputRelay | None = None,

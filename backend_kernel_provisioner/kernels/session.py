@@ -25,6 +25,7 @@ from backend_kernel_provisioner.kernels import syntax
 from backend_kernel_provisioner.kernels.base import BackendKernel, CellResult
 from backend_kernel_provisioner.kernels.interpreter import InterpreterSession, SessionEnded, SessionStartError
 from backend_kernel_provisioner.kernels.process import ChildProcess, OutputRelay, ProgramNotFound, descendants
+from backend_kernel_provisioner.kernels.terminal import DEFAULT_SIZE
 
 LOADERS_DIR = Path(__file__).with_name("loaders")
 RESTART_NOTICE = "session restarted, state lost"
@@ -50,6 +51,8 @@ class SessionKernel(BackendKernel):
     #: The loader also checks the session's ``interrupt`` flag file after its blocking calls, for
     #: interpreters that act on SIGINT late or not at all while a call blocks (R, Octave, Scheme).
     interrupt_by_flag: ClassVar[bool] = False
+    #: The interpreter runs on a pseudo-terminal (stdin and stdout; see terminal.py) of ``terminal_size()``.
+    use_pty: ClassVar[bool] = False
 
     interpreter_path = Unicode(
         "", config=True,
@@ -93,6 +96,10 @@ class SessionKernel(BackendKernel):
         if self.interp_session is not None:
             self.interp_session.raise_interrupt_flag()
 
+    def terminal_size(self) -> tuple[int, int]:
+        """Rows and columns of the interpreter's terminal when the recipe ``use_pty``."""
+        return DEFAULT_SIZE
+
     def result_data(self, text: str) -> dict[str, Any]:
         """MIME bundle of a cell's value (the loader's ``result``)."""
         return {"text/plain": text}
@@ -130,7 +137,8 @@ class SessionKernel(BackendKernel):
         folder = Path(self.work_dir) / f"session-{next(self._folders)}"
         self.interp_session = await InterpreterSession.start(
             self.session_argv(program, str(loader)), cwd=os.getcwd(), env=self.child_env(), folder=folder,
-            output=self._router, timeout=self.startup_timeout)
+            output=self._router, timeout=self.startup_timeout,
+            terminal=self.terminal_size() if self.use_pty else None)
         return self.interp_session
 
     async def run_in_session(self, code: str) -> dict[str, Any]:
@@ -207,6 +215,7 @@ class SessionKernel(BackendKernel):
             await asyncio.sleep(poll)
             if not child.waiting_for_input():
                 continue
+            await session.drain(0.2)  # a prompt the program just wrote comes before the input box
             self.relay.flush()
             if not self._allow_stdin:
                 self.stream("stderr", "[the cell reads standard input, but this frontend does not allow "

@@ -14,7 +14,8 @@ JS_KEYWORDS = (
 
 
 class NodeKernel(SessionKernel):
-    """The Node.js recipe; ``input(prompt)`` reads one line of stdin synchronously."""
+    """The Node.js recipe; ``input(prompt)`` reads one line of stdin synchronously, and a cell ends once the
+    timers and stdin readers it started are done (see node_loader.js), as a script would."""
 
     spec = LANGUAGES["nodejs"]
 

@@ -9,6 +9,16 @@ shopt -s expand_aliases
 exec {__bk_cells}<"$BACKEND_SESSION_CELLS" {__bk_status}>"$BACKEND_SESSION_STATUS"
 unset BACKEND_SESSION_CELLS BACKEND_SESSION_STATUS BACKEND_SESSION_DIR
 
+# The kernel runs this bash on a pseudo-terminal (stdin and stdout; stderr is a pipe). A non-interactive
+# bash does not track the window size: LINES/COLUMNS start from the terminal's (%resize updates both).
+# Nobody can page through a pager's output in a notebook: programs print it whole instead.
+if [[ -t 0 ]]; then
+  IFS=' ' read -r LINES COLUMNS < <(stty size 2>/dev/null) && export LINES COLUMNS
+  export PAGER="${PAGER:-cat}" GIT_PAGER="${GIT_PAGER:-cat}" MANPAGER="${MANPAGER:-cat}" \
+    SYSTEMD_PAGER="${SYSTEMD_PAGER:-cat}"
+  [[ -n $TERM ]] || export TERM=xterm
+fi
+
 __bk_string() {
   local s=$1
   s=${s//\\/\\\\}

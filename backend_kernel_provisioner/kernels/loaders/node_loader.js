@@ -1,12 +1,19 @@
 // Loader of the Node.js session kernel (protocol: backend_kernel_provisioner/kernels/session.py).
 // Cells are evaluated by the evaluator of Node's own REPL (top-level await, declarations that
 // persist, require relative to the working directory), never through its prompt.
+// A cell ends as a script would: once its value (or awaited promise) settled AND the asynchronous
+// work it started that a script waits for is done: its timers (setTimeout/setInterval/setImmediate
+// with a reference) and its readers of stdin (readline questions and 'line' listeners, 'data',
+// 'readable' and 'keypress' listeners on process.stdin). An interrupt or an error ends it at once
+// and cancels that work (the timers are cleared, the stdin readers removed).
 'use strict';
 const fs = require('fs');
 const net = require('net');
+const readline = require('readline');
+const readlinePromises = require('readline/promises');
 const repl = require('repl');
 const util = require('util');
-const { Writable, PassThrough } = require('stream');
+const { Writable, PassThrough, Readable } = require('stream');
 
 const cellsPath = process.env.BACKEND_SESSION_CELLS;
 const statusPath = process.env.BACKEND_SESSION_STATUS;
@@ -88,7 +95,174 @@ for (const name of ['spawnSync', 'execSync', 'execFileSync']) {
   };
 }
 
-let current = null; // {id, done} of the running cell
+let current = null; // {id, done, answer, timers} of the running cell
+
+// -- timers a cell starts: the cell waits for them (an unref'd timer, as in a script, does not count) --
+for (const [name, clear] of [['setTimeout', clearTimeout], ['setInterval', clearInterval],
+  ['setImmediate', clearImmediate]]) {
+  const original = globalThis[name];
+  const tracked = {
+    [name](...args) {
+      const timer = original(...args);
+      if (current) current.timers.push({ timer, clear });
+      return timer;
+    },
+  }[name];
+  if (original[util.promisify.custom]) tracked[util.promisify.custom] = original[util.promisify.custom];
+  Object.defineProperty(server.context, name, { value: tracked, writable: true, configurable: true });
+}
+
+function timersPending(cell) {
+  cell.timers = cell.timers.filter(({ timer }) => !timer._destroyed);
+  return cell.timers.some(({ timer }) => typeof timer.hasRef !== 'function' || timer.hasRef());
+}
+
+// -- stdin: process.stdin reads the pipe only while a reader waits ------------------------------
+// Node's own process.stdin (a net.Socket on fd 0) keeps fd 0 in libuv's epoll set from its first
+// use on, whether anybody still reads or not; the kernel, which asks the frontend for input when
+// the interpreter waits on stdin, would then ask in every later cell that awaits anything. So
+// process.stdin is a stream of ours, fed by a socket on a second descriptor of the pipe that
+// exists only while a reader waits (a synchronous read of fd 0, as input() does, is unaffected).
+const interfaces = new Set(); // readline interfaces on process.stdin that are open
+const readlineListeners = new WeakSet(); // stdin listeners those interfaces added
+const OWN_LISTENERS = new Set(['ondata', 'onData', 'onkeypress']); // readline's, when not seen added
+
+class SessionStdin extends Readable {
+  constructor() {
+    super();
+    this.fd = 0;
+    this.demand = false;
+    this.source = null;
+  }
+
+  _read() {
+    this.demand = true;
+  }
+
+  sync() {
+    const run = this.demand && !this.destroyed && stdinWanted(this);
+    if (run && !this.source) this.start();
+    else if (!run && this.source) this.stop();
+  }
+
+  start() {
+    let source;
+    try {
+      source = new net.Socket({ fd: fs.openSync('/proc/self/fd/0', 'r'), readable: true, writable: false });
+    } catch (err) {
+      this.destroy(err);
+      return;
+    }
+    this.source = source;
+    source.on('data', (chunk) => {
+      if (this.destroyed) return;
+      this.demand = false; // _read sets it again when the consumer wants more
+      this.push(chunk);
+      // Stop reading before the loop sleeps again, or the kernel would take the reader just served
+      // for one still waiting; the next check starts it again if a reader still waits.
+      if (!this.demand) this.stop();
+    });
+    source.on('end', () => { this.stop(); this.push(null); });
+    source.on('error', (err) => { this.stop(); this.destroy(err); });
+  }
+
+  stop() {
+    const source = this.source;
+    this.source = null;
+    if (source) source.destroy();
+  }
+
+  ref() { return this; }
+
+  unref() { return this; }
+}
+
+let stdinStream = null;
+try {
+  if (fs.fstatSync(0).isFIFO()) {
+    Object.defineProperty(process, 'stdin', {
+      configurable: true, enumerable: true, get: () => stdinStream || (stdinStream = new SessionStdin()),
+    });
+  }
+} catch (err) { /* no fd 0: Node's own process.stdin */ }
+
+for (const module of [readline, readlinePromises]) {
+  const create = module.createInterface;
+  module.createInterface = function createInterface(...args) {
+    const input = stdinStream;
+    const before = input ? new Set([...input.listeners('data'), ...input.listeners('keypress')]) : null;
+    const rl = create.apply(this, args);
+    if (input && rl.input === input) {
+      for (const f of [...input.listeners('data'), ...input.listeners('keypress')]) {
+        if (!before.has(f)) readlineListeners.add(f);
+      }
+      interfaces.add(rl);
+      rl.once('close', () => interfaces.delete(rl));
+    }
+    return rl;
+  };
+}
+
+function interfaceSymbol(rl, names) {
+  for (let object = rl; object; object = Object.getPrototypeOf(object)) {
+    const found = Object.getOwnPropertySymbols(object).find((sym) => names.includes(sym.description));
+    if (found) return found;
+  }
+  return null;
+}
+
+function questionPending(rl) {
+  if (rl._questionCallback) return true;
+  const key = interfaceSymbol(rl, ['_questionCallback', 'kQuestionCallback']);
+  return Boolean(key && rl[key]);
+}
+
+function rawListeners(stdin, event) {
+  return stdin.listeners(event).filter((f) => !readlineListeners.has(f) && !OWN_LISTENERS.has(f.name));
+}
+
+// Somebody waits for a line of stdin (and would keep a script running for it).
+function stdinWanted(stdin) {
+  if (!stdin || stdin.destroyed || stdin.readableEnded) return false;
+  if (rawListeners(stdin, 'data').length || rawListeners(stdin, 'keypress').length) return true;
+  if (stdin.listenerCount('readable') > 0 || (stdin._readableState?.pipes?.length ?? 0) > 0) return true;
+  for (const rl of interfaces) {
+    if (questionPending(rl) || rl.listenerCount('line') > 0) return true;
+  }
+  return false;
+}
+
+// The cell is over: what it left waiting for stdin gives up (a question is cancelled, an interface
+// read line by line is closed, listeners are removed), and its timers are cleared.
+function abandon(cell) {
+  for (const { timer, clear } of cell.timers) clear(timer);
+  cell.timers = [];
+  const stdin = stdinStream;
+  if (!stdin) return;
+  for (const event of ['data', 'keypress', 'readable']) {
+    for (const f of event === 'readable' ? stdin.listeners(event) : rawListeners(stdin, event)) {
+      stdin.removeListener(event, f);
+    }
+  }
+  for (const rl of interfaces) {
+    const cancel = questionPending(rl) && interfaceSymbol(rl, ['kQuestionCancel']);
+    if (cancel) rl[cancel]();
+    if (questionPending(rl) || rl.listenerCount('line') > 0) rl.close();
+  }
+  stdin.sync();
+}
+
+// While a cell is not over: serve its stdin readers, and end it once its work is done.
+function checkCell(cell) {
+  if (cell.done) return;
+  if (stdinStream) stdinStream.sync();
+  if (cell.answer && !timersPending(cell) && !stdinWanted(stdinStream)) {
+    cell.finish(cell.answer);
+    return;
+  }
+  cell.poll = setTimeout(checkCell, 10, cell);
+  cell.poll.unref();
+}
 
 function errorAnswer(id, err) {
   if (err instanceof repl.Recoverable) err = err.err;
@@ -106,12 +280,14 @@ function errorAnswer(id, err) {
 }
 
 function run(id, code) {
-  const cell = { id, done: false };
+  const cell = { id, done: false, answer: null, timers: [], poll: null };
   current = cell;
   const finish = (answer) => {
     if (cell.done) return;
     cell.done = true;
     if (current === cell) current = null;
+    if (cell.poll) clearTimeout(cell.poll);
+    if (answer.status !== 'ok') abandon(cell);
     if (cell.cleanup) cell.cleanup();
     report(answer);
   };
@@ -121,11 +297,14 @@ function run(id, code) {
       if (err) return finish(errorAnswer(id, err));
       const answer = { id, status: 'ok' };
       if (result !== undefined) answer.result = util.inspect(result, { colors: false, depth: 4 });
-      finish(answer);
+      cell.answer = answer;
+      if (cell.poll) clearTimeout(cell.poll);
+      checkCell(cell); // a plain cell ends here and now
     });
   } catch (err) {
     finish(errorAnswer(id, err));
   }
+  if (!cell.done && !cell.poll) checkCell(cell); // an awaiting cell's stdin readers are served meanwhile
   // SIGINT during synchronous code is handled by breakEvalOnSigint. While the cell awaits, this
   // listener ends it. It exists only then: a SIGINT listener removed while the REPL's watchdog
   // runs would reset SIGINT to its default action and kill the session.
