@@ -113,3 +113,29 @@ async def run_cell_messages(kc, code: str, *, timeout: float = 60) -> tuple[dict
 
     reply = await kc.execute_interactive(code, timeout=timeout, output_hook=on_output, allow_stdin=False)
     return reply["content"], messages
+
+
+#: A stand-in ``ttyd`` program (Debian 12 has none): an HTTP server on ttyd's ``--port`` that answers
+#: every request with the arguments it was started with, so a test sees how the manager ran ttyd.
+TTYD_STANDIN = """\
+import http.server, json, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps(sys.argv[1:]).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+port = int(sys.argv[sys.argv.index("--port") + 1])
+http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+"""
+
+
+def write_ttyd_standin(folder) -> None:
+    """Put the stand-in ``ttyd`` (run by this Python) into ``folder``."""
+    import sys
+    from pathlib import Path
+
+    program = Path(folder) / "ttyd"
+    program.write_text(f"#!{sys.executable}\n{TTYD_STANDIN}")
+    program.chmod(0o755)

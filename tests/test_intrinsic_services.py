@@ -23,7 +23,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -38,7 +37,7 @@ from backend_kernel_provisioner.sidecar.services.intrinsic import SSHD_SERVER_EN
 from backend_kernel_provisioner.sidecar.services.ssh_peers import BEGIN, END
 
 from .browser_lab import CHROMIUM_ARGS, chromium_path
-from .helpers import kernel_process_tree, pid_alive, require_programs
+from .helpers import kernel_process_tree, pid_alive, require_programs, write_ttyd_standin
 from .test_services_neighbours import free_port, listening_addresses
 
 WEBTERM = "backend_kernel_provisioner.sidecar.services.webterm"
@@ -263,24 +262,11 @@ def test_web_terminal_page_works_in_a_browser(tmp_path):
 
 # -- the ttyd program -----------------------------------------------------------------------------
 
-TTYD_STANDIN = textwrap.dedent("""\
-    import http.server, json, sys
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = json.dumps(sys.argv[1:]).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-    port = int(sys.argv[sys.argv.index("--port") + 1])
-    http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
-""")
 
 
 async def test_ttyd_program_gets_a_private_tmux_server_that_stops_with_it(manager, tmp_path):
     path = only_programs(tmp_path, "bash", "tmux")
-    (Path(path) / "ttyd").write_text(f"#!{sys.executable}\n{TTYD_STANDIN}")
-    (Path(path) / "ttyd").chmod(0o755)
+    write_ttyd_standin(path)
     result, status = await start_terminal(manager, path)
     port, pid = result["ports"][0], status["pid"]
     argv = json.loads(await asyncio.to_thread(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/").read()))

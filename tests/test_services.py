@@ -30,7 +30,7 @@ from backend_kernel_provisioner.sidecar.services import (
 )
 from backend_kernel_provisioner.sidecar.services.definitions import expand
 
-from .helpers import pid_alive
+from .helpers import pid_alive, write_ttyd_standin
 
 DATA = Path(__file__).parent / "data"
 DEFS = DATA / "service-defs"
@@ -349,21 +349,7 @@ async def test_intrinsic_ttyd_runs_the_program_found_on_path(manager, tmp_path):
     """The running branch on any machine: a stand-in ``ttyd`` on PATH that answers with its arguments."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    standin = bin_dir / "ttyd"
-    standin.write_text(textwrap.dedent(f"""\
-        #!{sys.executable}
-        import http.server, json, sys
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                body = json.dumps(sys.argv[1:]).encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-        port = int(sys.argv[sys.argv.index("--port") + 1])
-        http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
-    """))
-    standin.chmod(0o755)
+    write_ttyd_standin(bin_dir)
     manager.configure(env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
     port = free_port()
     result = await manager.start_service({"name": "ttyd", "port": port})
