@@ -149,29 +149,31 @@ async def scale(s: Settings) -> list[Row]:
         kc.stop_channels()
         await km.shutdown_kernel(now=True)
 
-    async def start_ready(km: AsyncKernelManager):
-        """Start and wait for kernel_info; once more if the kernel lost jupyter_client's port race."""
-        for attempt in range(2):
+    async def start_ready() -> tuple[AsyncKernelManager, object]:
+        """Start a kernel and wait for kernel_info; once more, on fresh ports, if it lost jupyter_client's
+        free-port race (a port picked free, then taken by another socket before the kernel bound it; a
+        restart would keep the same ports)."""
+        for attempt in range(3):
             if attempt:
                 concurrent.port_races += 1  # type: ignore[attr-defined]
-                await km.restart_kernel(now=True)
-            else:
-                await km.start_kernel()
+            km = AsyncKernelManager(kernel_name="backend-python")
+            await km.start_kernel()
             kc = km.client()
             kc.start_channels()
             try:
                 await kc.wait_for_ready(timeout=600)
-                return kc
+                return km, kc
             except RuntimeError:
                 kc.stop_channels()
-        raise RuntimeError("a kernel died twice while starting")
+                await km.shutdown_kernel(now=True)
+        raise RuntimeError("a kernel died three times while starting")
 
     async def concurrent() -> float:
         start = time.perf_counter()
-        managers = [AsyncKernelManager(kernel_name="backend-python") for _ in range(n)]
-        clients = await asyncio.gather(*(start_ready(km) for km in managers))
+        started = await asyncio.gather(*(start_ready() for _ in range(n)))
+        managers = [km for km, _ in started]
         peak = sum(tree_rss(km.provisioner.pid) for km in managers)
-        for kc in clients:
+        for _, kc in started:
             kc.stop_channels()
         await asyncio.gather(*(km.shutdown_kernel(now=True) for km in managers))
         concurrent.peak_per_kernel = peak / n  # type: ignore[attr-defined]
