@@ -24,6 +24,8 @@ EXIT_ACTIONS = {
     "backend-lua": ("lua5.4", 'pending = io.open("{path}", "w"); pending:write("clean\\n")'),
     "backend-scheme": ("guile", '(define pending (open-output-file "{path}"))\n(display "clean\\n" pending)'),
     "backend-nodejs": ("node", "process.on('exit', () => require('fs').writeFileSync('{path}', 'clean\\n'));"),
+    "backend-octave": ("octave-cli", "function backend_bye ()\n  fid = fopen ('{path}', 'w');\n"
+                                     "  fprintf (fid, 'clean\\n');\n  fclose (fid);\nend\natexit ('backend_bye');"),
     "backend-php": ("php", "register_shutdown_function(function () {{ file_put_contents('{path}', \"clean\\n\"); }});"),
 }
 

@@ -51,6 +51,8 @@ class SessionKernel(BackendKernel):
     #: The loader also checks the session's ``interrupt`` flag file after its blocking calls, for
     #: interpreters that act on SIGINT late or not at all while a call blocks (R, Octave, Scheme).
     interrupt_by_flag: ClassVar[bool] = False
+    #: The loader opens the cells channel anew for each request (Octave): it is told ``exit`` at shutdown.
+    loader_reopens_cells: ClassVar[bool] = False
     #: The interpreter runs on a pseudo-terminal (stdin and stdout; see terminal.py) of ``terminal_size()``.
     use_pty: ClassVar[bool] = False
 
@@ -287,7 +289,7 @@ class SessionKernel(BackendKernel):
         """The running program, then the interpreter, each given ``shutdown_grace`` to exit cleanly."""
         await super().stop_children()
         session, self.interp_session = self.interp_session, None
-        if session is not None and not await session.stop(self.shutdown_grace):
+        if session is not None and not await session.stop(self.shutdown_grace, self.loader_reopens_cells):
             self.log.warning("the %s interpreter did not exit within %g s of the end of its input; killed",
                              self.display_language or self.language_name, self.shutdown_grace)
 

@@ -27,6 +27,7 @@ class OctaveKernel(FiguresAfterCells, SessionKernel):
 
     spec = LANGUAGES["octave"]
     interrupt_by_flag = True
+    loader_reopens_cells = True  # each request is read by a shell's `read < cells`
 
     mimetype = "text/x-octave"
     file_extension = ".m"

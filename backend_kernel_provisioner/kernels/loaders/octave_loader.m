@@ -39,6 +39,9 @@ function serve (channel)
     if (numel (parts) != 3)
       continue;
     endif
+    if (strcmp (parts{2}, "exit"))  # the kernel's shutdown: end as a script's end would
+      exit (0);
+    endif
     id = str2double (parts{1});
     text = fileread (parts{3});
     if (strcmp (parts{2}, "complete"))
