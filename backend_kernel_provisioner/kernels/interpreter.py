@@ -11,8 +11,8 @@ Loader protocol (all lines end with ``\\n``):
 
 * kernel -> loader: ``<id> run <path>`` (evaluate the file's text) or
   ``<id> complete <path>`` (the file holds the code up to the cursor); at shutdown the end of the
-  cells channel, preceded by ``0 exit -`` for a loader that opens the channel anew for each request
-  (a reader that opens a FIFO after its last writer closed would wait for a writer, not see the end);
+  cells channel, or ``0 exit -`` for a loader that opens the channel anew for each request (a
+  reader that opens a FIFO after its last writer closed waits for a writer; it never sees the end);
 * loader -> kernel: ``{"status": "ready"}`` once at start, then per request
   ``{"id": id, "status": "ok", "result": "<repr>"?}``,
   ``{"id": id, "status": "error", "ename": ..., "evalue": ..., "exit_code": n?}``, or
@@ -221,14 +221,17 @@ class InterpreterSession:
         return total
 
     async def stop(self, grace: float, announce: bool = False) -> bool:
-        """End the interpreter as a script's end would (end of file on the cells channel and on its
-        stdin; with ``announce``, an ``exit`` request first), so its exit handlers run and its files are
+        """End the interpreter as a script's end would (end of file on the cells channel, or with
+        ``announce`` an ``exit`` request, and on its stdin), so its exit handlers run and its files are
         flushed; then :meth:`close`, which kills what is left after ``grace`` seconds (an exit handler
         that hangs). True when it exited by itself."""
         if announce and self._cells_fd >= 0:
+            # The channel stays open until the interpreter is gone: closed now, with the loader between
+            # two opens, the FIFO (and the request in it) would vanish and the next open wait for a writer.
             with contextlib.suppress(OSError):
                 os.write(self._cells_fd, b"0 exit -\n")
-        self._close_cells()
+        else:
+            self._close_cells()
         exited = await self.child.stop(grace)
         await self.drain(limit=0.2)
         self.close()
