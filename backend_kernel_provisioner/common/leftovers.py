@@ -84,22 +84,23 @@ def marker_owner_alive(marker: str) -> bool:
 
 # -- marked processes -----------------------------------------------------------------------------
 
-def launch_marker_of(pid: int) -> str | None:
-    """The launch marker in ``pid``'s environment (as it was at exec), if any."""
+def launch_marker_of(pid: int, name: str = LAUNCH_ENV) -> str | None:
+    """The launch marker (or the variable ``name``) in ``pid``'s environment as it was at exec, if any."""
     try:
         with open(f"/proc/{pid}/environ", "rb") as fh:
             environ = fh.read()
     except OSError:
         return None
-    key = LAUNCH_ENV.encode() + b"="
+    key = name.encode() + b"="
     for entry in environ.split(b"\0"):
         if entry.startswith(key):
             return entry[len(key):].decode(errors="replace")
     return None
 
 
-def marked_processes(match: Callable[[str], bool]) -> list[int]:
-    """Our uid's live processes (never this one) whose launch marker satisfies ``match``."""
+def marked_processes(match: Callable[[str], bool], name: str = LAUNCH_ENV) -> list[int]:
+    """Our uid's live processes (never this one) whose launch marker (or variable ``name``) satisfies
+    ``match``."""
     uid, me, found = os.getuid(), os.getpid(), []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == me:
@@ -109,7 +110,7 @@ def marked_processes(match: Callable[[str], bool]) -> list[int]:
                 continue
         except OSError:
             continue
-        marker = launch_marker_of(int(entry))
+        marker = launch_marker_of(int(entry), name)
         if marker is not None and match(marker):
             found.append(int(entry))
     return found
@@ -128,28 +129,31 @@ def _signal(pids: Iterable[int], signum: int) -> None:
 
 
 def terminate_marked(match: Callable[[str], bool], grace: float = 1.0,
-                     extra: Iterable[int] = ()) -> list[int]:
+                     extra: Iterable[int] = (), name: str = LAUNCH_ENV) -> list[int]:
     """SIGTERM the marked processes (and ``extra``) with their groups, SIGKILL what is left after ``grace``.
 
-    Blocking (it scans ``/proc`` and sleeps): call it in a worker thread. Rescans
-    until nothing marked is left, so children forked meanwhile go too. Returns the
-    pids found first.
+    A process is marked by the launch marker, or by the environment variable ``name``
+    (the web terminal marks its terminals so). SIGCONT follows SIGTERM, so a stopped
+    job (Ctrl-Z) gets to act on it. Blocking (it scans ``/proc`` and sleeps): call it
+    in a worker thread. Rescans until nothing marked is left, so children forked
+    meanwhile go too. Returns the pids found first.
     """
-    first = sorted({*marked_processes(match), *(p for p in extra if process_start(p) is not None)})
+    first = sorted({*marked_processes(match, name), *(p for p in extra if process_start(p) is not None)})
     if not first:
         return []
     _signal(first, signal.SIGTERM)
+    _signal(first, signal.SIGCONT)
     deadline = time.monotonic() + grace
     left = first
     while left and time.monotonic() < deadline:
         time.sleep(0.05)
-        left = [p for p in set(first + marked_processes(match)) if process_start(p) is not None]
+        left = [p for p in set(first + marked_processes(match, name)) if process_start(p) is not None]
     for _ in range(20):
         if not left:
             break
         _signal(left, signal.SIGKILL)
         time.sleep(0.05)
-        left = [p for p in set(left + marked_processes(match)) if process_start(p) is not None]
+        left = [p for p in set(left + marked_processes(match, name)) if process_start(p) is not None]
     return first
 
 

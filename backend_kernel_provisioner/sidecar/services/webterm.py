@@ -34,7 +34,6 @@ import logging
 import os
 import secrets
 import signal
-import time
 from collections.abc import MutableMapping
 from pathlib import Path
 
@@ -42,6 +41,7 @@ import tornado.web
 from terminado import TermSocket, UniqueTermManager
 
 from backend_kernel_provisioner.common.childproc import spawn
+from backend_kernel_provisioner.common.leftovers import terminate_marked
 from backend_kernel_provisioner.sidecar.services.intrinsic import WEBTERM_CREDENTIAL_ENV, tmux_client
 
 #: A token in the environment of every process of this terminal, so that the stop finds them all.
@@ -158,45 +158,6 @@ class TmuxServer:
             await self.proc.wait()
 
 
-def marked_processes(name: str, value: str) -> list[int]:
-    """Our processes (not this one) whose environment has ``name=value``."""
-    needle = f"{name}={value}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            environ = Path(f"/proc/{entry}/environ").read_bytes()
-        except OSError:  # gone, or another user's
-            continue
-        if needle in environ.split(b"\0"):
-            found.append(int(entry))
-    return found
-
-
-def end_marked(name: str, value: str, grace: float = 1.0) -> None:
-    """SIGTERM (and SIGCONT, for stopped jobs) every marked process, SIGKILL what is left after ``grace``.
-
-    Blocking: run it in a thread.
-    """
-    pids = marked_processes(name, value)
-    for pid in pids:
-        for signum in (signal.SIGTERM, signal.SIGCONT):
-            try:
-                os.kill(pid, signum)
-            except OSError:
-                pass
-    deadline = time.monotonic() + grace
-    while pids and time.monotonic() < deadline:
-        time.sleep(0.05)
-        pids = marked_processes(name, value)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="webterm", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--port", type=int, required=True, help="TCP port to listen on")
@@ -233,7 +194,7 @@ async def serve(args: argparse.Namespace, credential: tuple[str, str]) -> None:
         await manager.shutdown()
         if tmux is not None:
             await tmux.stop()
-        await asyncio.to_thread(end_marked, SESSION_ENV, marker)
+        await asyncio.to_thread(terminate_marked, marker.__eq__, 1.0, (), SESSION_ENV)
 
 
 def main(argv: list[str] | None = None) -> None:
