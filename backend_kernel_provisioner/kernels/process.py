@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
 from backend_kernel_provisioner.common.childproc import DEVNULL, signal_group, spawn
-from backend_kernel_provisioner.kernels.terminal import Terminal
+from backend_kernel_provisioner.kernels.terminal import Terminal, write_all
 
 Publish = Callable[[str, str], None]
 AskInput = Callable[[str, bool], Awaitable["str | None"]]
@@ -315,16 +315,10 @@ class ChildProcess:
         """Send text to the child's stdin (a reply to an input request)."""
         data = text.encode()
         if self.terminal is not None:
-            return await self.terminal.type(data, lambda: self.running)
-        while data and self._stdin_fd is not None:
-            try:
-                written = os.write(self._stdin_fd, data)
-            except BlockingIOError:
-                await asyncio.sleep(0.02)
-                continue
-            except BrokenPipeError:
-                return
-            data = data[written:]
+            await self.terminal.type(data, lambda: self.running)
+        elif self._stdin_fd is not None:
+            fd = self._stdin_fd
+            await write_all(fd, data, lambda: self.running and self._stdin_fd == fd)
 
     def close_input(self) -> None:
         """End of file for the child's stdin (on a terminal: the EOF character; the terminal stays open)."""

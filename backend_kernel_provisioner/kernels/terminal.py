@@ -46,6 +46,23 @@ class Feed(Protocol):
     def feed(self, name: str, data: bytes) -> None: ...
 
 
+async def write_all(fd: int, data: bytes, alive: Callable[[], bool]) -> None:
+    """Write ``data`` to the non-blocking ``fd`` (a child's stdin pipe, a terminal's master), waiting while it
+    is full; give up when the reader is gone (a write error) or ``alive()`` turns false while it waits (which
+    also covers ``fd`` closed meanwhile by its owner)."""
+    while data:
+        try:
+            written = os.write(fd, data)
+        except BlockingIOError:
+            await asyncio.sleep(0.02)
+            if not alive():
+                return
+            continue
+        except OSError:
+            return
+        data = data[written:]
+
+
 class Terminal:
     """The master side of one pseudo-terminal, and the kernel's descriptor of its slave."""
 
@@ -143,17 +160,9 @@ class Terminal:
     async def type(self, data: bytes, alive: Callable[[], bool]) -> None:
         """Type ``data``, waiting while the terminal's input is full. The kernel holds the slave open, so
         typing to a terminal nobody reads any more never fails: give up once ``alive()`` is false."""
-        while data and self.master >= 0:
-            try:
-                written = os.write(self.master, data)
-            except BlockingIOError:
-                if not alive():
-                    return
-                await asyncio.sleep(0.02)
-                continue
-            except OSError:
-                return
-            data = data[written:]
+        if self.master >= 0:
+            master = self.master
+            await write_all(master, data, lambda: alive() and self.master == master)
 
     def send_eof(self) -> None:
         """End of file for a reader of the terminal (the EOF character, ``^D``), once; the terminal stays
