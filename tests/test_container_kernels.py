@@ -43,7 +43,7 @@ def container_options(podman: PodmanApi, **extra: Any) -> dict[str, Any]:
     """Keywords that put a kernel in a container of our image (root may start kernels: the tests run as root;
     the kernel itself runs as uid 1000 in the container)."""
     return {
-        "provisioner": DOCKER, "image_name": podman.image, "unauthorized_users": set(), "lease_timeout": 5.0,
+        "provisioner": DOCKER, "image_name": podman.image, "unauthorized_users": set(), "lease_timeout": 10.0,
         "mounts": [f"{DATA / 'container-service-defs'}:/srv/service-defs:ro"], "service_defs_dir": "/srv/service-defs",
         **extra,
     }

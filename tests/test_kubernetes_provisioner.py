@@ -57,7 +57,7 @@ def kube_options(cluster: FakeCluster, **extra: Any) -> dict[str, Any]:
     return {
         "provisioner": K8S, "cluster_config": "kubeconfig", "kubeconfig": cluster.kubeconfig,
         "unauthorized_users": set(), "launcher_python": sys.executable, "image_name": IMAGE,
-        "lease_timeout": 5.0, "launch_timeout": 120, **extra,
+        "lease_timeout": 10.0, "launch_timeout": 120, **extra,
     }
 
 
