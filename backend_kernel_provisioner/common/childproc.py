@@ -24,6 +24,8 @@ import signal
 import termios
 from typing import IO, Any
 
+from backend_kernel_provisioner.common.cgroups import Cgroup, join_in_child
+
 #: What a shell reports for a program stopped by Ctrl-C (128 + SIGINT); every kernel uses it.
 INTERRUPTED_EXIT_CODE = 130
 #: Seconds a stop waits for a SIGKILLed group's members to die (delivery is asynchronous; normally microseconds).
@@ -39,11 +41,16 @@ STDOUT = asyncio.subprocess.STDOUT
 DEVNULL = asyncio.subprocess.DEVNULL
 
 
-def child_setup(death_signal: int = signal.SIGKILL, controlling_terminal: bool = False) -> None:
+def child_setup(death_signal: int = signal.SIGKILL, controlling_terminal: bool = False,
+                cgroup_procs: list[str] | None = None) -> None:
     """In the child before exec: Ctrl-C and broken pipes behave as in a terminal, and the
     child gets ``death_signal`` when its parent dies, even when the parent itself is killed.
     With ``controlling_terminal``, its stdin (a terminal) becomes the controlling terminal of its
-    new session, as a login on a terminal would have it (``/dev/tty`` works, job control, SIGHUP)."""
+    new session, as a login on a terminal would have it (``/dev/tty`` works, job control, SIGHUP).
+    With ``cgroup_procs`` (a cgroup's ``cgroup.procs`` files), it joins that cgroup before exec, so
+    that nothing it starts escapes the cgroup's limits."""
+    if cgroup_procs:
+        join_in_child(cgroup_procs)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     _LIBC.prctl(_PR_SET_PDEATHSIG, death_signal, 0, 0, 0)
@@ -61,8 +68,11 @@ async def spawn(
     stderr: int | IO[Any] | None = PIPE,
     death_signal: int = signal.SIGKILL,
     controlling_terminal: bool = False,
+    cgroup: Cgroup | None = None,
 ) -> asyncio.subprocess.Process:
-    """Start ``argv`` with the recipe above (own session, default signals, ``death_signal`` when we die)."""
+    """Start ``argv`` with the recipe above (own session, default signals, ``death_signal`` when we die),
+    inside ``cgroup`` when one is given."""
+    procs = cgroup.procs_files if cgroup is not None else None
     return await asyncio.create_subprocess_exec(
         *argv,
         cwd=cwd or None,
@@ -71,7 +81,7 @@ async def spawn(
         stdout=stdout,
         stderr=stderr,
         start_new_session=True,
-        preexec_fn=lambda: child_setup(death_signal, controlling_terminal),
+        preexec_fn=lambda: child_setup(death_signal, controlling_terminal, procs),
     )
 
 

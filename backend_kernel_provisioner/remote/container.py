@@ -32,7 +32,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from traitlets import Float, Int, List, Unicode, default
+from traitlets import Float, List, Unicode, default
 
 from backend_kernel_provisioner.remote.provisioner import (
     LAUNCHER_LOST,
@@ -79,23 +79,13 @@ class ContainerState:
         return ", ".join(parts)
 
 
+#: Settings the container engine enforces for the whole container (the launcher inside is not given them).
+CONTAINER_ENFORCED = frozenset({"memory_limit", "cpu_limit", "pids_limit", "cgroup_parent", "use_cgroups"})
+
+
 class BackendContainerMixin(BackendRemoteProvisionerMixin):
     """What every container engine of ours shares: image, user, limits, environment and the reason of a death."""
 
-    memory_limit = Unicode(
-        "",
-        config=True,
-        help="Memory limit of the kernel's container, in the engine's units (for example 512M, 2Gi); the kernel, "
-        "its services and model servers share it (env: BACKEND_MEMORY_LIMIT; default: none).",
-    )
-    cpu_limit = Float(
-        0.0,
-        config=True,
-        help="CPUs the kernel's container may use (1.5 = one and a half cores; env: BACKEND_CPU_LIMIT; 0: no limit).",
-    )
-    pids_limit = Int(
-        0, config=True, help="Most processes the kernel's container may run (env: BACKEND_PIDS_LIMIT; 0: no limit)."
-    )
     mounts = List(
         Unicode(),
         config=True,
@@ -137,18 +127,6 @@ class BackendContainerMixin(BackendRemoteProvisionerMixin):
     def _default_service_bind_address(self) -> str:
         return "0.0.0.0"  # the container's own address: reachable from the server, not from other hosts
 
-    @default("memory_limit")
-    def _default_memory_limit(self) -> str:
-        return os.environ.get("BACKEND_MEMORY_LIMIT", "")
-
-    @default("cpu_limit")
-    def _default_cpu_limit(self) -> float:
-        return float(os.environ.get("BACKEND_CPU_LIMIT") or 0)
-
-    @default("pids_limit")
-    def _default_pids_limit(self) -> int:
-        return int(os.environ.get("BACKEND_PIDS_LIMIT") or 0)
-
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         """gateway_provisioners forgets the container's address before every launch; a restart keeps the
         container (only the kernel child restarts), so its address is kept too."""
@@ -162,8 +140,10 @@ class BackendContainerMixin(BackendRemoteProvisionerMixin):
     # -- what the container is given -------------------------------------------------------------
 
     def explicit_settings(self) -> dict[str, Any]:
-        """The services of a container listen on its address (the default here), not only on its loopback."""
-        return {"service_bind_address": self.service_bind_address, **super().explicit_settings()}
+        """The services of a container listen on its address (the default here), not only on its loopback.
+        The limits are the engine's (the container's own): the launcher inside makes no cgroups of its own."""
+        settings = {"service_bind_address": self.service_bind_address, **super().explicit_settings()}
+        return {k: v for k, v in settings.items() if k not in CONTAINER_ENFORCED}
 
     def _launcher_command(self, cmd: list[str]) -> list[str]:
         """The server's Python in a kernelspec's argv means the image's Python in the container."""

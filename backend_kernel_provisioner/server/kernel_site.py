@@ -16,6 +16,7 @@ import logging
 import os
 
 from backend_kernel_provisioner.common import leftovers
+from backend_kernel_provisioner.common.kernel_cgroups import KernelCgroups
 from backend_kernel_provisioner.server.bootstrap import run_bootstrap_script
 from backend_kernel_provisioner.server.environment import build_child_environment, language_bin_dirs, language_variables
 from backend_kernel_provisioner.server.process_monitor import ProcessMonitor
@@ -75,9 +76,11 @@ async def after_launch(
     defs_dir: str,
     models: list[ModelInfo] | None,
     log: logging.Logger,
+    cgroups: KernelCgroups | None = None,
 ) -> int | None:
     """After every launch: the bootstrap script, then the sidecar (services and models auto-start
-    on the first launch only). Returns the bootstrap script's exit code."""
+    on the first launch only), each service in a cgroup of its own beside the kernel's (``cgroups``).
+    Returns the bootstrap script's exit code."""
     code = await run_bootstrap_script(
         settings.bootstrap_script, cwd=cwd, env=env, timeout=settings.bootstrap_timeout, log=log,
     )
@@ -96,6 +99,7 @@ async def after_launch(
         log_max_bytes=settings.service_log_max_bytes,
         log_backups=settings.service_log_backups,
         bind_address=settings.service_bind_address,
+        cgroups=cgroups,
     )
     await sidecar.start_models(models or [])
     return code

@@ -6,9 +6,14 @@
                    script and its services all see.
 ``post_launch``    runs the bootstrap script, then starts services and model servers
                    once per kernel (they survive restarts).
-``cleanup``        kills every process the launch left (its launch marker, see
+``cleanup``        tells how the kernel died if it ended by itself (out of memory: see
+                   :mod:`.kernel_limits`); kills every process the launch left (its
+                   launch marker and its cgroup, see
                    :mod:`~backend_kernel_provisioner.common.leftovers`); stops the
                    sidecar when the kernel really shuts down.
+
+Each launch runs in a cgroup of its own (:mod:`.kernel_limits`), limited by the
+``memory_limit``, ``cpu_limit`` and ``pids_limit`` traits.
 
 The first launch in a server process also sweeps what dead owners left: processes
 carrying their launch markers, our temp folders and the connection files they name.
@@ -27,6 +32,8 @@ from jupyter_client.provisioning import LocalProvisioner
 
 from backend_kernel_provisioner.common import leftovers
 from backend_kernel_provisioner.common.events import Subscription
+from backend_kernel_provisioner.common.kernel_cgroups import sweep_stale_cgroups
+from backend_kernel_provisioner.server.kernel_limits import PREVIOUS_DEATH_ENV, KernelLimits
 from backend_kernel_provisioner.server.kernel_site import (
     after_launch,
     kernel_environment,
@@ -35,6 +42,7 @@ from backend_kernel_provisioner.server.kernel_site import (
     sidecar_for,
 )
 from backend_kernel_provisioner.server.process_monitor import ProcessMonitor, read_process
+from backend_kernel_provisioner.server.server_events import emit_kernel_death
 from backend_kernel_provisioner.server.traits import BackendProvisionerTraits
 from backend_kernel_provisioner.sidecar.models.definitions import ModelInfo, load_model_definition
 from backend_kernel_provisioner.sidecar.models.runner import ModelServiceRunner
@@ -60,6 +68,12 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
         #: ``BACKEND_KERNEL_LAUNCH`` of the current launch: every process it starts carries it.
         self.launch_marker = ""
         self._kernel_start: float | None = None
+        self.limits = KernelLimits(self.log)
+        #: The kernel's exit code when it ended by itself (not asked to stop); None while it runs or was stopped.
+        self.self_death: int | None = None
+        self._stopping = False
+        self._death_told: asyncio.Future | None = None
+        self._previous_death = ""  # told to the next launch (the kernel shows it on its first cell)
 
     # -- hooks ------------------------------------------------------------------------
 
@@ -69,6 +83,8 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
         self._models_pre_launch()
         self.bootstrap_exit_code = None
         await self._sweep_stale()
+        self.self_death, self._stopping, self._death_told = None, False, None
+        await asyncio.to_thread(self.limits.prepare, self, str(self.kernel_id or ""))
         self.launch_marker = leftovers.new_launch_marker()
         self._kernel_start = None
         REAPER.watch_launches(leftovers.owner_prefix())  # our death takes the marked processes too
@@ -78,7 +94,7 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
         self._call_env = {k: v for k, v in call_env.items() if os.environ.get(k) != v}
         self._control_env = await self.sidecar.control_env()
         kwargs["env"] = dict(os.environ)  # the base class adds the kernelspec's env, then calls _finalize_env
-        return await super().pre_launch(**kwargs)
+        return {**await super().pre_launch(**kwargs), **self.limits.popen_options()}
 
     def _finalize_env(self, env: dict[str, str]) -> None:
         """The one final environment, later wins: the server's < the kernelspec's ``env`` <
@@ -96,17 +112,21 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
         self.child_env = dict(final)
         if self.launch_marker:
             final[leftovers.LAUNCH_ENV] = self.launch_marker
+        final.update(self.limits.environment())  # the kernel's cgroup and limits, not its services'
+        if self._previous_death:
+            final[PREVIOUS_DEATH_ENV] = self._previous_death
         env.clear()
         env.update(final)
 
     async def post_launch(self, **kwargs: Any) -> None:
         await super().post_launch(**kwargs)
+        self._previous_death = ""  # told once, by the launch that followed the death
         self._record_launch()
         pending, self._pending_models = self._pending_models, None
         self.bootstrap_exit_code = await after_launch(
             self, self.sidecar, cwd=kwargs.get("cwd") or os.getcwd(), env=self.child_env,
             kernel_id=str(self.kernel_id or ""), defs_dir=self._resolve_spec_path(self.service_defs_dir),
-            models=pending, log=self.log,
+            models=pending, log=self.log, cgroups=self.limits.tree,
         )
         self._start_process_monitor()
 
@@ -118,23 +138,84 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
         kernel really shuts down.
         """
         await super().cleanup(restart=restart)
+        if self._death_told is not None:
+            await self._death_told
         await self._reap_launch()
+        await asyncio.to_thread(self.limits.end_launch)
         if not restart:
             sidecar, self._sidecar = self._sidecar, None
             if sidecar is not None:
                 await sidecar.shutdown()
+            await asyncio.to_thread(self.limits.remove)
             if self.process_monitor is not None:
                 await self.process_monitor.release()
                 self.process_monitor = None
+
+    # -- a kernel that ended by itself ------------------------------------------------------------
+
+    async def poll(self) -> int | None:
+        had_process = self.process is not None  # without one, the base class answers 0
+        code = await super().poll()
+        if had_process:
+            self._note_exit(code)
+        return code
+
+    def _note_exit(self, code: int | None) -> None:
+        """An exit not asked for is a death: told at once (the agent's ``oom`` event comes while the
+        server is still deciding to restart), and again in the next launch's first cell."""
+        if code is not None and not self._stopping and self.self_death is None:
+            self.self_death = code
+            if code != 0:
+                self._death_told = asyncio.ensure_future(self._tell_death(code))
+
+    def _stop_asked(self) -> None:
+        """We (or the manager) stop it from here on: an exit seen later is no death of its own."""
+        if self.process is not None:
+            self._note_exit(self.process.poll())
+        self._stopping = True
+
+    async def shutdown_requested(self, restart: bool = False) -> None:
+        self._stop_asked()
+        await super().shutdown_requested(restart=restart)
+
+    async def kill(self, restart: bool = False) -> None:
+        self._stop_asked()
+        await super().kill(restart=restart)
+
+    async def terminate(self, restart: bool = False) -> None:
+        self._stop_asked()
+        await super().terminate(restart=restart)
+
+    async def _tell_death(self, code: int) -> None:
+        """Out of memory (or another death) to the log, the agent's events, the server's event logger, and
+        the kernel's next launch, which shows it on its first cell."""
+        monitor, oom = self.process_monitor, await asyncio.to_thread(self.limits.out_of_memory)
+        vanished = await asyncio.to_thread(monitor.report_vanished) if monitor is not None and oom else []
+        message = await asyncio.to_thread(self.limits.describe_death, self.pid, code, vanished)
+        self.log.error("kernel %s: %s", self.kernel_id, message)
+        self._previous_death = message
+        usage = await asyncio.to_thread(self.limits.usage)
+        if oom:  # the runner's event for a kernel killed for memory
+            self.sidecar.manager.bus.publish({
+                "type": "oom", "event": "oom", "key": "kernel:oom", "kernel_id": str(self.kernel_id),
+                "message": message, **usage, "processes": vanished[:5],
+            })
+        emit_kernel_death(self.parent, {
+            "kernel_id": str(self.kernel_id), "reason": "oom" if oom else "died", "msg": message,
+            "memory_limit": usage.get("memory_limit"), "memory_peak": usage.get("memory_peak"),
+        }, self.log)
 
     # -- nothing of a launch outlives it -----------------------------------------------------
 
     async def _sweep_stale(self) -> None:
         """Once per server process: what dead owners left (marked processes, folders, connection files)."""
         found = await asyncio.to_thread(leftovers.sweep_once)
-        if found and (found["processes"] or found["folders"]):
-            self.log.info("swept what dead kernel owners left: %d processes, folders %s",
-                          len(found["processes"]), ", ".join(found["folders"]) or "none")
+        if found is not None:
+            found["cgroups"] = await asyncio.to_thread(sweep_stale_cgroups)
+        if found and (found["processes"] or found["folders"] or found["cgroups"]):
+            self.log.info("swept what dead kernel owners left: %d processes, folders %s, cgroups %s",
+                          len(found["processes"]), ", ".join(found["folders"]) or "none",
+                          ", ".join(found["cgroups"]) or "none")
 
     def _record_launch(self) -> None:
         """Note the kernel's start time (for the process monitor) and its connection file (for the sweep)."""

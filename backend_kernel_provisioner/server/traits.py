@@ -14,6 +14,7 @@ from typing import Any
 from traitlets import All, Bool, Dict, Float, Int, List, TraitError, Unicode, default, observe, validate
 from traitlets.config import LoggingConfigurable
 
+from backend_kernel_provisioner.common.resource_limits import Limits, parse_memory
 from backend_kernel_provisioner.sidecar.services.ports import check_bind_address
 
 #: ``start_kernel()`` keywords that belong to Popen even if a provisioner had a trait of that name.
@@ -141,6 +142,36 @@ class BackendProvisionerTraits(LoggingConfigurable):
         help="Restart a model server that has been unhealthy for this many seconds (0: never).",
     )
 
+    # -- resource limits (server/kernel_limits.py; a container engine's limits in container mode) ------------
+    memory_limit = Unicode(
+        config=True,
+        help="Memory the kernel and every process it starts may use (512M, 2Gi, 1.5G; binary units): a cgroup of "
+        "its own locally, the container's limit in container mode; the kernel is told it in MEM_LIMIT "
+        "(env: BACKEND_MEMORY_LIMIT; default: none).",
+    )
+    cpu_limit = Float(
+        config=True,
+        help="CPUs the kernel and its processes may use (0.5 = half of one core; env: BACKEND_CPU_LIMIT; 0: no limit).",
+    )
+    pids_limit = Int(
+        config=True,
+        help="Most processes and threads the kernel and its processes may run at once; a fork past it fails "
+        "(env: BACKEND_PIDS_LIMIT; 0: no limit).",
+    )
+    cgroup_parent = Unicode(
+        config=True,
+        help="Where kernels' cgroups are made, as a path inside each cgroup hierarchy (for example "
+        "/jupyter-kernels; under cgroup v2 it must have the memory, cpu and pids controllers enabled for its "
+        "children); default: the server's own cgroup (env: BACKEND_CGROUP_PARENT).",
+    )
+    use_cgroups = Bool(
+        True,
+        config=True,
+        help="Give every kernel a cgroup even without limits: its memory use for %limits, an out-of-memory death "
+        "told as such, and every process it started killed at shutdown; where none can be made the kernel "
+        "starts unlimited (a warning when limits were asked for).",
+    )
+
     # -- configuration from start_kernel() ----------------------------------------------------
 
     def apply_call_options(self, kwargs: dict[str, Any]) -> None:
@@ -170,6 +201,37 @@ class BackendProvisionerTraits(LoggingConfigurable):
     @validate("service_bind_address")
     def _check_service_bind_address(self, proposal: dict) -> str:
         return _bind_address(proposal["value"], "service_bind_address")
+
+    @default("memory_limit")
+    def _default_memory_limit(self) -> str:
+        return _env_or("BACKEND_MEMORY_LIMIT", "")
+
+    @default("cpu_limit")
+    def _default_cpu_limit(self) -> float:
+        return float(_env_or("BACKEND_CPU_LIMIT", "") or 0)
+
+    @default("pids_limit")
+    def _default_pids_limit(self) -> int:
+        return int(_env_or("BACKEND_PIDS_LIMIT", "") or 0)
+
+    @default("cgroup_parent")
+    def _default_cgroup_parent(self) -> str:
+        return _env_or("BACKEND_CGROUP_PARENT", "")
+
+    @validate("memory_limit")
+    def _check_memory_limit(self, proposal: dict) -> str:
+        try:
+            parse_memory(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
+        return proposal["value"]
+
+    def resource_limits(self) -> Limits:
+        """The limits asked for, as one value (a bad environment default is refused here, naming it)."""
+        try:
+            return Limits.of(self.memory_limit, self.cpu_limit, self.pids_limit)
+        except ValueError as exc:
+            raise TraitError(f"{exc} (BACKEND_MEMORY_LIMIT?)") from None
 
     @default("model_definition")
     def _default_model_definition(self) -> str:

@@ -16,7 +16,8 @@ two things make sure nothing of a group outlives the host:
   :mod:`backend_kernel_provisioner.common.leftovers`): a kernel's background
   programs, reparented to init, go promptly with their owner;
 * then it removes the dead owner's temp folders and the connection files they
-  name (:data:`REMOVE_FOLDERS`), as the sweep at the next start would.
+  name, and its kernels' cgroups (killing what is left in them)
+  (:data:`REMOVE_FOLDERS`), as the sweep at the next start would.
 
 The reaper itself never carries a launch marker, so a kernel stop never takes it.
 """
@@ -73,7 +74,8 @@ done
 REMOVE_FOLDERS = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
     "from backend_kernel_provisioner.common.leftovers import remove_stale_folders; "
-    "remove_stale_folders()"
+    "from backend_kernel_provisioner.common.kernel_cgroups import sweep_stale_cgroups; "
+    "remove_stale_folders(); sweep_stale_cgroups()"
 )
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
