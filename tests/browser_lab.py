@@ -37,8 +37,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def jupyterlab_server(root: Path) -> Iterator[str]:
-    """Start ``jupyter lab`` on a free loopback port; yield its URL with the token."""
+def jupyterlab_server(root: Path, extra_args: tuple[str, ...] = ()) -> Iterator[str]:
+    """Start ``jupyter lab`` on a free loopback port (``extra_args``: more options, such as provisioner
+    settings); yield its URL with the token."""
     port, token = free_port(), secrets.token_hex(16)
     home = root / ".lab-home"
     env = {
@@ -55,7 +56,8 @@ def jupyterlab_server(root: Path) -> Iterator[str]:
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         "--ServerApp.open_browser=False", "--allow-root", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+         "--ServerApp.open_browser=False", "--allow-root", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+         *extra_args],
         stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"

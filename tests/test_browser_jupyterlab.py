@@ -94,3 +94,28 @@ def test_c_notebook_reads_stdin_and_interrupts(tmp_path: Path, browser_page) -> 
         page.locator(".jp-OutputArea-output", has_text="still alive").wait_for()
         page.screenshot(path=str(ARTIFACTS / "jupyterlab-c.png"), full_page=True)
     assert (ARTIFACTS / "jupyterlab-c.png").stat().st_size > 10_000
+
+
+def test_a_kernel_killed_for_memory_says_so_in_the_notebook(tmp_path: Path, browser_page) -> None:
+    """Issue 20: under a memory limit, JupyterLab restarts the dead kernel and its first cell says why."""
+    page = browser_page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with jupyterlab_server(tmp_path, ("--BackendKernelProvisioner.memory_limit=200M",)) as url:
+        page.goto(url)
+        launcher = page.locator(".jp-Launcher")
+        launcher.locator('.jp-LauncherCard[title="Python 3 (backend)"]').first.click()
+        page.locator(".jp-Notebook").wait_for()
+        page.get_by_text("Python 3 (backend) | Idle").wait_for()
+        run_cell(page, "hog = bytearray(600 << 20)")
+        restarting = page.locator(".jp-Dialog", has_text="restart")
+        restarting.wait_for(timeout=60_000)  # JupyterLab's "Kernel Restarting" dialog
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab-oom-dialog.png"))
+        restarting.locator("button").last.click()
+        restarting.wait_for(state="hidden")
+        run_cell(page, "print('after the restart')")
+        told = page.locator(".jp-OutputArea-output", has_text="out of memory")
+        told.wait_for()
+        page.locator(".jp-OutputArea-output", has_text="after the restart").wait_for()
+        text = told.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab-oom.png"), full_page=True)
+    assert "200 MiB" in text and "killed" in text

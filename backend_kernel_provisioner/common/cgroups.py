@@ -170,9 +170,12 @@ class Cgroup:
             self._write("pids", "pids.max", limits.pids or "max")
             return
         if "memory" in self.dirs:
+            swap = os.path.exists(self._path("memory", "memory.memsw.limit_in_bytes"))
+            if swap:  # memory+swap may never be below memory: lift it first, so a limit can be raised too
+                self._write("memory", "memory.memsw.limit_in_bytes", -1)
             self._write("memory", "memory.limit_in_bytes", limits.memory or -1)
-            if os.path.exists(self._path("memory", "memory.memsw.limit_in_bytes")):
-                self._write("memory", "memory.memsw.limit_in_bytes", limits.memory or -1)
+            if swap and limits.memory:
+                self._write("memory", "memory.memsw.limit_in_bytes", limits.memory)
         if "cpu" in self.dirs:
             period = int(_read(self._path("cpu", "cpu.cfs_period_us")))
             self._write("cpu", "cpu.cfs_quota_us", int(limits.cpu * period) if limits.cpu else -1)

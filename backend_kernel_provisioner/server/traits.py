@@ -110,7 +110,8 @@ class BackendProvisionerTraits(LoggingConfigurable):
         config=True,
         help="Per service name (or \"*\"): {\"restart\": \"on-failure\"|\"always\"|\"never\" or "
         "{policy, max_retries, min_uptime, backoff, max_backoff}, \"readiness\": \"tcp\"|\"http\"|\"none\" or "
-        "{type, path, status, timeout}}; overrides the definition.",
+        "{type, path, status, timeout}, \"limits\": {\"memory\": \"256M\", \"cpu\": 0.5, \"pids\": 64}} "
+        "(each service runs in a cgroup of its own beside the kernel's); overrides the definition.",
     )
     service_start_timeout = Float(
         30.0, config=True, help="Seconds a service may take until its port accepts connections."
