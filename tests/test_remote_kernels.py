@@ -301,3 +301,25 @@ async def test_nothing_left_after_the_server_is_killed(ssh_host: SshHost, tmp_pa
         if server.returncode is None:
             server.kill()
             await server.wait()
+
+
+async def test_limits_hold_on_the_kernel_host_and_an_oom_death_is_told(ssh_host: SshHost) -> None:
+    """Issue 20: the launcher makes the kernel's cgroup on its host; a death by OOM reaches the agent's
+    event stream and the restarted kernel's first cell, as for a local kernel."""
+    from backend_kernel_provisioner.common.cgroups import detect_layout
+
+    if detect_layout() is None:
+        pytest.skip("no cgroup hierarchy with a memory controller on this machine")
+    async with await AgentKernel.start("python", **remote_options(ssh_host, memory_limit="200M")) as kernel:
+        events = kernel.events()
+        limit = await kernel.execute("l1", "query", "import os\nprint(os.environ.get('MEM_LIMIT'))")
+        if limit["console"] == [["stdout", "None\n"]]:
+            pytest.skip("the launcher could not make a cgroup on the kernel's host (see its log)")
+        assert limit["console"] == [["stdout", f"{200 << 20}\n"]]
+        await kernel.execute("l2", "query", "hog = bytearray(600 << 20)")
+        oom = await next_event(events, lambda e: e.get("type") == "oom")
+        assert "out of memory" in oom["message"] and "200 MiB" in oom["message"]
+        await kernel.restart()
+        first = await kernel.execute("l3", "query", "print('after')")
+        text = "".join(item[1] for item in first["console"] if isinstance(item[1], str))
+        assert "out of memory" in text and "after" in text

@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable
 
+from backend_kernel_provisioner.common.cgroups import Cgroup
 from backend_kernel_provisioner.common.childproc import DEVNULL, describe_exit, signal_group, spawn, stop_group
 
 #: argv[0] names that mean "the Python running the launcher" (as jupyter_client does for kernelspecs).
@@ -50,13 +51,13 @@ class KernelChild:
     def running(self) -> bool:
         return self.proc is not None and self.proc.returncode is None
 
-    async def start(self, env: dict[str, str], cwd: str | None) -> int:
-        """Start the kernel (stopping a previous one first); its pid."""
+    async def start(self, env: dict[str, str], cwd: str | None, cgroup: Cgroup | None = None) -> int:
+        """Start the kernel (stopping a previous one first), inside ``cgroup`` when given; its pid."""
         if self.running:
             await self.stop(grace=5.0)
         self.exit_code = None
         self.proc = await spawn(self.argv, cwd=cwd if cwd and os.path.isdir(cwd) else None, env=env,
-                                stdin=DEVNULL, stdout=None, stderr=None)
+                                stdin=DEVNULL, stdout=None, stderr=None, cgroup=cgroup)
         self._watch = asyncio.create_task(self._wait(self.proc))
         self.log.info("kernel started: pid %d, %s", self.proc.pid, " ".join(self.argv))
         return self.proc.pid

@@ -27,6 +27,7 @@ from backend_kernel_provisioner.launcher.comm_port import CommPort
 from backend_kernel_provisioner.launcher.connection import select_ports, write_kernel_connection_file
 from backend_kernel_provisioner.launcher.kernel_child import KernelChild, kernel_argv
 from backend_kernel_provisioner.launcher.payload import send_payload
+from backend_kernel_provisioner.server.kernel_limits import PREVIOUS_DEATH_ENV, KernelLimits
 from backend_kernel_provisioner.server.kernel_site import after_launch, kernel_environment, reap_launch, sidecar_for
 from backend_kernel_provisioner.server.process_monitor import ProcessMonitor, read_process
 from backend_kernel_provisioner.server.traits import BackendProvisionerTraits
@@ -75,6 +76,10 @@ class Launcher:
         self._exit_with_kernel = False
         self._tasks: list[asyncio.Task] = []
         self._start_lock = asyncio.Lock()
+        self.limits = KernelLimits(log)  # the kernel's cgroups on this host (none in a container: the engine's)
+        self._stopping_kernel = False
+        self._previous_death = ""
+        self._death_told: asyncio.Task | None = None
 
     # -- life ------------------------------------------------------------------------------
 
@@ -131,6 +136,7 @@ class Launcher:
             await self._stop_kernel(self.options.stop_grace)
         if self.sidecar is not None:
             await self.sidecar.shutdown()
+        await asyncio.to_thread(self.limits.remove)
         if self.monitor is not None:
             await self.monitor.release()
         for task in self._tasks:
@@ -163,14 +169,19 @@ class Launcher:
                                      control_env=await self.sidecar.control_env())
             self.marker = leftovers.new_launch_marker()
             REAPER.watch_launches(leftovers.owner_prefix())  # our death takes the kernel's marked processes too
+            await asyncio.to_thread(self.limits.prepare, self.settings, self.options.kernel_id)
             self._refuse_when_stopping()
-            pid = await self.child.start({**env, leftovers.LAUNCH_ENV: self.marker}, cwd)
+            told, self._previous_death = self._previous_death, ""
+            kernel_env = {**env, leftovers.LAUNCH_ENV: self.marker, **self.limits.environment(),
+                          **({PREVIOUS_DEATH_ENV: told} if told else {})}
+            self._stopping_kernel = False
+            pid = await self.child.start(kernel_env, cwd, cgroup=self.limits.cgroup)
             found = read_process(pid)
             self.kernel_start = found.start_time if found is not None else None
             self._watch_kernel(pid)
             code = await after_launch(self.settings, self.sidecar, cwd=cwd, env=env,
                                       kernel_id=self.options.kernel_id, defs_dir=self.settings.service_defs_dir,
-                                      models=models, log=self.log)
+                                      models=models, log=self.log, cgroups=self.limits.tree)
             return {"pid": pid, "bootstrap_exit_code": code}
 
     def _refuse_when_stopping(self) -> None:
@@ -187,19 +198,40 @@ class Launcher:
     async def _stop_kernel(self, grace: float) -> int | None:
         """Stop the kernel child and everything its launch left."""
         pid, start = self.child.pid, self.kernel_start
+        self._stopping_kernel = True
         code = await self.child.stop(grace)
         if self.marker:
             killed = await asyncio.to_thread(reap_launch, self.marker, self.monitor, pid, start)
             if killed:
                 self.log.info("the kernel left %d processes running; killed: %s", len(killed), killed)
             self.marker = ""
+        if self._death_told is not None:  # it reads the launch's cgroup: before that goes
+            await asyncio.gather(self._death_told, return_exceptions=True)
+            self._death_told = None
+        await asyncio.to_thread(self.limits.end_launch)
         return code
 
     def _kernel_exited(self, code: int) -> None:
         if self.channel is not None:
             self.channel.publish({"event": "kernel-exit", "key": "launcher:kernel", "exit_code": code})
+        if code != 0 and not self._stopping_kernel:
+            self._death_told = asyncio.create_task(self._tell_death(self.child.pid, code))
         if self._exit_with_kernel:
             self.finish("the kernel exited after a shutdown request")
+
+    async def _tell_death(self, pid: int | None, code: int) -> None:
+        """A kernel that died by itself (out of memory, a crash): the log, an ``oom`` event for the agent,
+        and the next start's first cell, as the local provisioner does."""
+        oom = await asyncio.to_thread(self.limits.out_of_memory)
+        vanished = await asyncio.to_thread(self.monitor.report_vanished) if self.monitor is not None and oom else []
+        message = await asyncio.to_thread(self.limits.describe_death, pid, code, vanished)
+        self.log.error("%s", message)
+        self._previous_death = message
+        if oom and self.channel is not None:
+            usage = await asyncio.to_thread(self.limits.usage)
+            self.channel.publish({"type": "oom", "event": "oom", "key": "kernel:oom",
+                                  "kernel_id": self.options.kernel_id, "message": message, **usage,
+                                  "processes": vanished[:5]})
 
     async def kill_kernel(self) -> int | None:
         return await self._stop_kernel(0.0)
