@@ -174,10 +174,12 @@ class ServiceManagerLauncher:
             raise ModelStartError(f"model_path {cwd!r} is not a folder")
         source = f"model {model.name!r}"
         try:
+            # Its own cgroup (policy ``service_policies[service name].limits``) holds its prestart commands too.
+            cgroup = await self.manager.service_cgroup(name)
             await run_prestart_actions(
                 model.service.pre_start_actions, {**self.variables(), **variables}, source,
                 cwd=cwd, env=self.manager.service_env(), tempdir=self.manager.work_dir,
-                command_timeout=self.manager.context.command_timeout,
+                command_timeout=self.manager.context.command_timeout, cgroup=cgroup,
                 log=lambda level, message: log.log(level, "model %s: %s", model.name, message),
             )
         except ServiceDefinitionError as exc:

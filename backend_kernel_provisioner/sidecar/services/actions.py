@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from backend_kernel_provisioner.common.cgroups import Cgroup
 from backend_kernel_provisioner.common.childproc import signal_group, spawn
 from backend_kernel_provisioner.sidecar.services.definitions import (
     PrestartAction,
@@ -45,8 +46,10 @@ class PrestartRunner:
         tempdir: str | None = None,
         log: LogFn | None = None,
         command_timeout: float = 30.0,
+        cgroup: Cgroup | None = None,
     ) -> None:
         self.source = source
+        self.cgroup = cgroup  # the service's: its prestart commands are held to its limits, not the server's
         self.cwd = cwd
         self.env = dict(env) if env is not None else None
         self.tempdir = tempdir
@@ -128,7 +131,7 @@ class PrestartRunner:
     async def _do_run_command(self, args: dict[str, Any], variables: dict[str, Any], where: str) -> dict[str, Any]:
         argv = expand_argv(args["command"], variables, f"{self.source}: {where} command")
         try:
-            proc = await spawn(argv, cwd=self.cwd, env=self.env)
+            proc = await spawn(argv, cwd=self.cwd, env=self.env, cgroup=self.cgroup)
         except OSError as exc:
             raise ActionError(f"{self.source}: {where}: cannot run {argv[0]!r}: {exc.strerror or exc}") from None
         try:
@@ -209,7 +212,7 @@ async def run_prestart_actions(
 ) -> dict[str, Any]:
     """Run prestart actions (parsed or raw dicts); returns the variables with the ``ref`` results.
 
-    ``context``: ``cwd``, ``env``, ``tempdir``, ``log(level, message)``, ``command_timeout``.
+    ``context``: ``cwd``, ``env``, ``tempdir``, ``log(level, message)``, ``command_timeout``, ``cgroup``.
     Errors are :class:`ServiceDefinitionError` naming ``source_name``, the action and the field.
     """
     return await PrestartRunner(source_name, **context).run(actions, dict(variables))

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from backend_kernel_provisioner.common.cgroups import Cgroup
 from backend_kernel_provisioner.common.events import EventBus, Subscription
+from backend_kernel_provisioner.common.kernel_cgroups import KernelCgroups
 from backend_kernel_provisioner.common.leftovers import make_private_dir, remove_private_dir
 from backend_kernel_provisioner.sidecar.services.actions import run_prestart_actions
 from backend_kernel_provisioner.sidecar.services.definitions import (
@@ -43,6 +45,7 @@ from backend_kernel_provisioner.sidecar.services.intrinsic import (
 from backend_kernel_provisioner.sidecar.services.logs import RotatingLog
 from backend_kernel_provisioner.sidecar.services.ports import LOOPBACK, PortInUse
 from backend_kernel_provisioner.sidecar.services.requests import StartRefused, caller_arguments, caller_env, command_of
+from backend_kernel_provisioner.sidecar.services.service_cgroups import ServiceCgroups, policy_limits
 from backend_kernel_provisioner.sidecar.services.supervised import SupervisedService
 
 #: Variables of the kernel's own plumbing that services must not inherit.
@@ -66,7 +69,8 @@ class ManagerContext:
     log_backups: int = 2
     #: Where the intrinsic services (sshd, ttyd) listen (the provisioner's ``service_bind_address``).
     bind_address: str = LOOPBACK
-
+    #: The kernel's cgroup tree: each service runs in its sibling leaf ``service-<name>`` (None: as the server).
+    cgroups: KernelCgroups | None = None
 
 
 class ServiceManager:
@@ -86,6 +90,7 @@ class ServiceManager:
         self.log_dir = os.path.join(self.work_dir, "logs")
         #: ttyd's basic-auth credential: one per kernel (this manager lives as long as the kernel).
         self.credential = Credential.generate()
+        self.service_cgroups = ServiceCgroups(self.log)
         self.closed = False
 
     def configure(self, **changes: Any) -> None:
@@ -179,6 +184,13 @@ class ServiceManager:
                 readiness = parse_readiness(conf["readiness"], f"service_policies[{key!r}].readiness")
         return restart, readiness
 
+    async def service_cgroup(self, name: str) -> Cgroup | None:
+        """The service's own leaf with its policy's limits (None without cgroups; a warning says why, once).
+
+        A bad ``limits`` policy raises :class:`ServiceDefinitionError` naming the entry and the field."""
+        limits = policy_limits(self.context.policies, name)
+        return await self.service_cgroups.leaf(self.context.cgroups, name, limits)
+
     def _action_logger(self, svc: SupervisedService):
         def log(level: int, message: str) -> None:
             self.log.log(level, "service %s: %s", svc.name, message)
@@ -227,16 +239,17 @@ class ServiceManager:
         if defn.noop:
             svc.set_status("started")
             return {"status": "started", "error": None}
-        svc.restart, svc.readiness = self._policy_for(name, defn.restart, defn.readiness)
         source = f"service {name!r} ({defn.source})"
         try:
+            svc.restart, svc.readiness = self._policy_for(name, defn.restart, defn.readiness)
+            svc.cgroup = await self.service_cgroup(name)
             svc.reserve(_requested_ports(info))
             variables = {"ports": svc.ports, "runtime_path": self.context.runtime_path,
                          "home": self.context.home, "kernel_id": self.context.kernel_id}
             env = self.service_env()
             variables = await run_prestart_actions(
                 defn.prestart, variables, source, cwd=self.context.home, env=env, tempdir=self.work_dir,
-                log=self._action_logger(svc), command_timeout=self.context.command_timeout,
+                log=self._action_logger(svc), command_timeout=self.context.command_timeout, cgroup=svc.cgroup,
             )
             argv = command_of(defn.command, variables, source)
             for key, value in defn.env.items():
@@ -258,7 +271,11 @@ class ServiceManager:
             return {**svc.fail(str(exc), status="not-available"), "not_available": True}
         except (OSError, RuntimeError) as exc:
             return svc.fail(f"{name}: {exc}")
-        svc.restart, svc.readiness = self._policy_for(name, RestartPolicy(), Readiness())
+        try:
+            svc.restart, svc.readiness = self._policy_for(name, RestartPolicy(), Readiness())
+            svc.cgroup = await self.service_cgroup(name)
+        except ServiceDefinitionError as exc:
+            return svc.fail(str(exc))
         svc.argv, svc.env, svc.cwd = launch.argv, {**self.service_env(), **launch.env}, launch.cwd
         result = await svc.start()
         return {**result, **self._access(name)} if result["status"] == "started" else result
@@ -293,21 +310,27 @@ class ServiceManager:
             svc.cwd = cwd or self.context.home
             svc.ports = [int(p) for p in ports]
             svc.wait_for_port = wait_for_port and bool(svc.ports)
-            policy = restart if isinstance(restart, RestartPolicy) else parse_restart(restart or "never", name)
-            ready = readiness if isinstance(readiness, Readiness) else parse_readiness(readiness or "tcp", name)
-            svc.restart, svc.readiness = self._policy_for(name, policy, ready)
+            try:
+                policy = restart if isinstance(restart, RestartPolicy) else parse_restart(restart or "never", name)
+                ready = readiness if isinstance(readiness, Readiness) else parse_readiness(readiness or "tcp", name)
+                svc.restart, svc.readiness = self._policy_for(name, policy, ready)
+                svc.cgroup = await self.service_cgroup(name)
+            except ServiceDefinitionError as exc:
+                return svc.fail(str(exc))
             return await svc.start()
 
     # -- stopping -----------------------------------------------------------------------------
 
     async def shutdown_service(self, name: str) -> dict[str, Any]:
-        """SIGTERM the service's process group, SIGKILL after the grace period."""
+        """SIGTERM the service's process group, SIGKILL after the grace period; its cgroup leaf is removed."""
         if problem := name_problem(name):
             return {"status": "failed", "error": problem}
         svc = self.services.get(name)
         if svc is None:
             return {"status": "failed", "error": f"no service named {name!r}"}
-        return await svc.stop()
+        result = await svc.stop()
+        await self.service_cgroups.remove(name)
+        return result
 
     async def stop_all(self) -> None:
         """Stop every service (the kernel is really shutting down)."""
@@ -317,6 +340,7 @@ class ServiceManager:
     async def close(self) -> None:
         """Stop everything, end subscriptions, close logs; remove the private folder this manager made."""
         await self.stop_all()
+        await self.service_cgroups.remove_all()
         self.closed = True
         self.bus.close()
         for svc in self.services.values():

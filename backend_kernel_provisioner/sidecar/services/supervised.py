@@ -19,10 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
 
+from backend_kernel_provisioner.common.cgroups import Cgroup
 from backend_kernel_provisioner.common.childproc import STDOUT, describe_exit, signal_group, spawn, stop_group
 from backend_kernel_provisioner.common.events import Event
 from backend_kernel_provisioner.sidecar.services.definitions import Readiness, RestartPolicy
@@ -35,6 +37,7 @@ from backend_kernel_provisioner.sidecar.services.ports import (
     wait_until_ready,
 )
 from backend_kernel_provisioner.sidecar.services.reaper import REAPER
+from backend_kernel_provisioner.sidecar.services.service_cgroups import oom_kills, oom_report
 
 #: Statuses in which a service counts as present (a second start answers "running").
 ACTIVE = ("starting", "running", "backoff")
@@ -73,6 +76,8 @@ class SupervisedService:
         self.restart = RestartPolicy()
         self.readiness = Readiness()
         self.wait_for_port = True
+        #: The service's own cgroup (a sibling of the kernel's), or None: the manager places it.
+        self.cgroup: Cgroup | None = None
         # how it is doing
         self.status = "starting"
         self.proc: asyncio.subprocess.Process | None = None
@@ -81,6 +86,7 @@ class SupervisedService:
         self.restarts = 0
         self.quick_failures = 0
         self.started_at: float | None = None
+        self._oom_kills_at_start = 0
         self._stopping = False
         self._lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
@@ -112,12 +118,12 @@ class SupervisedService:
         self.log_file.line(f"status {status}" + (f": {self.error}" if self.error else ""))
         self.publish(event)
 
-    def fail(self, error: str, status: str = "failed") -> dict[str, Any]:
+    def fail(self, error: str, status: str = "failed", **extra: Any) -> dict[str, Any]:
         """A start that cannot go on: record why; the start request's answer."""
         self.release_ports()
         self.error = error
-        self.set_status(status)
-        return {"status": "failed", "error": error, "exit_code": self.exit_code}
+        self.set_status(status, **extra)
+        return {"status": "failed", "error": error, "exit_code": self.exit_code, **extra}
 
     def info(self) -> dict[str, Any]:
         return {
@@ -132,6 +138,7 @@ class SupervisedService:
             "started_at": self.started_at,
             "command": list(self.argv),
             "log_file": str(self.log_file.path),
+            "cgroup": self.cgroup.unique_dirs[0] if self.cgroup is not None else None,
         }
 
     def reserve(self, wanted: list[int]) -> None:
@@ -167,8 +174,7 @@ class SupervisedService:
         self.exit_code, self.error = None, None
         self.set_status("starting")
         try:
-            # SIGTERM if the host dies: a service gets to shut down cleanly (the reaper follows with SIGKILL).
-            proc = await spawn(self.argv, cwd=self.cwd, env=self.env, stderr=STDOUT, death_signal=signal.SIGTERM)
+            proc = await self._spawn()
         except OSError as exc:
             reason = {FileNotFoundError: "executable not found", PermissionError: "not executable"}.get(
                 type(exc), "cannot start")
@@ -191,16 +197,44 @@ class SupervisedService:
             self.set_status("running", pid=proc.pid)
             return True
         ready.cancel()
+        oom: dict[str, Any] = {}
         if exited.done():
             self.exit_code = exited.result()
-            error = f"{describe_exit(self.exit_code)} before its port {self.ports[0]} was ready"
+            oom = await self._out_of_memory()
+            error = f"{oom.get('message') or describe_exit(self.exit_code)} before its port {self.ports[0]} was ready"
         else:
             exited.cancel()
             error = f"port {self.ports[0]} did not accept connections within {timeout:g} s; stopped it"
             self.exit_code = await stop_group(proc, self.stop_grace)
         self._reaped(proc)
-        self.fail(error)
+        self.fail(error, **_reason(oom))
         return False
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        """The process, in the service's cgroup when it has one (without it when joining fails)."""
+        self._oom_kills_at_start = await oom_kills(self.cgroup)
+        # SIGTERM if the host dies: a service gets to shut down cleanly (the reaper follows with SIGKILL).
+        try:
+            return await spawn(self.argv, cwd=self.cwd, env=self.env, stderr=STDOUT, death_signal=signal.SIGTERM,
+                               cgroup=self.cgroup)
+        except subprocess.SubprocessError as exc:  # the child could not join the cgroup (removed meanwhile?)
+            if self.cgroup is None:
+                raise
+            self.log.warning("service %s: cannot join its cgroup (%s); started without one", self.name, exc)
+            self.cgroup = None
+            return await spawn(self.argv, cwd=self.cwd, env=self.env, stderr=STDOUT, death_signal=signal.SIGTERM)
+
+    async def _out_of_memory(self) -> dict[str, Any]:
+        """After an exit: the OOM report (also logged and published as an ``oom`` event), or ``{}``."""
+        report = await oom_report(self.cgroup, self._oom_kills_at_start)
+        if report is None:
+            return {}
+        self.log.warning("service %s: %s", self.name, report["message"])
+        self.log_file.line(report["message"])
+        self.publish({"type": "oom", "event": "oom", "key": f"service:{self.name}:oom", "service": self.name,
+                      "memory_limit": report["memory_limit"], "peak": report["peak"],
+                      "message": f"service {self.name} {report['message']}", "time": time.time()})
+        return report
 
     async def ready(self, timeout: float) -> bool:
         """The readiness function: the first port answers as the readiness check asks."""
@@ -237,17 +271,19 @@ class SupervisedService:
             self.exit_code = code
             uptime = time.time() - (self.started_at or 0)
             self.quick_failures = self.quick_failures + 1 if uptime < self.restart.min_uptime else 0
-            self.error = describe_exit(code)
+            oom = await self._out_of_memory()
+            why = _reason(oom)
+            self.error = oom.get("message") or describe_exit(code)
             policy = self.restart.policy
             if not (policy == "always" or (policy == "on-failure" and code != 0)):
-                self.set_status("exited")
+                self.set_status("exited", **why)
                 return
             if self.quick_failures > self.restart.max_retries:
-                self.error = f"{describe_exit(code)}; gave up after {self.restart.max_retries} quick restarts"
-                self.set_status("fatal")
+                self.error = f"{self.error}; gave up after {self.restart.max_retries} quick restarts"
+                self.set_status("fatal", **why)
                 return
             delay = self._delay()
-            self.set_status("backoff", delay=delay)
+            self.set_status("backoff", delay=delay, **why)
             await asyncio.sleep(delay)
             if not await self._relaunch():
                 return
@@ -297,3 +333,8 @@ class SupervisedService:
     def close(self) -> None:
         """Close the log file (the record stays readable through ``info()``)."""
         self.log_file.close()
+
+
+def _reason(oom: dict[str, Any]) -> dict[str, Any]:
+    """What a status event adds for an out-of-memory death: ``reason`` and ``message``."""
+    return {"reason": oom["reason"], "message": oom["message"]} if oom else {}
