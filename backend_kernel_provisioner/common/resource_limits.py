@@ -12,6 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+#: Carries a launch's death (out of memory, a crash) into the next launch, whose kernel shows it on its first
+#: cell: set by the provisioner (or a remote kernel's launcher), read and removed by the kernel.
+PREVIOUS_DEATH_ENV = "BACKEND_KERNEL_PREVIOUS_DEATH"
+
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgtKMGT]?)(i?[bB]?)\s*")
 

@@ -14,6 +14,7 @@ import sys
 FEATURE_MODULES = (
     "backend_kernel_provisioner.kernels.service_magics",
     "backend_kernel_provisioner.kernels.batch_magics",
+    "backend_kernel_provisioner.kernels.limits_magic",
 )
 
 

@@ -1,12 +1,11 @@
 """The Jupyter side of every backend kernel: one ipykernel ``Kernel`` subclass.
 
-A language recipe subclasses :class:`BackendKernel` (directly for a long-lived
-interpreter, or through ``compiled.CompiledKernel``) and implements
-:meth:`BackendKernel.execute_code`. Everything protocol-related lives here:
-magics, streaming, ``input_request``, interrupts (both interrupt modes end up as
-SIGINT to this process, which forwards it to the running child), exactly one
-reply per execute with an ``exit_code``, ``kernel_info``, completion,
-``is_complete``, and clean shutdown.
+A language recipe subclasses :class:`BackendKernel` (directly for a long-lived interpreter, or through
+``compiled.CompiledKernel``) and implements :meth:`BackendKernel.execute_code`. Everything protocol-related
+lives here: magics, streaming, ``input_request``, interrupts (both interrupt modes end up as SIGINT to this
+process, which forwards it to the running child), exactly one reply per execute with an ``exit_code``,
+``kernel_info``, completion, ``is_complete``, clean shutdown, and what the kernel's resource limits did to a
+cell (told in the cell: :mod:`.resource_report`).
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from backend_kernel_provisioner import __version__
 from backend_kernel_provisioner.common.childproc import INTERRUPTED_EXIT_CODE, MISSING_PROGRAM_EXIT_CODE, describe_exit
 from backend_kernel_provisioner.common.languages import LanguageSpec
 from backend_kernel_provisioner.common.leftovers import write_owner
-from backend_kernel_provisioner.kernels import magics, syntax
+from backend_kernel_provisioner.kernels import magics, resource_report, syntax
 from backend_kernel_provisioner.kernels.ipykernel_private import (
     AbortQueuedBeforeReply,
     IntrospectBesideCell,
@@ -164,6 +163,7 @@ class BackendKernel(ShutdownWithoutFlushRace, IntrospectBesideCell, AbortQueuedB
         self._silent = False
         self._interrupt_event: asyncio.Event | None = None
         self._version: str | None = None
+        self.resources = resource_report.ResourceWatch.from_env(self.work_dir)  # limits told in the cell
 
     # -- kernel_info ---------------------------------------------------------------------
 
@@ -206,10 +206,9 @@ class BackendKernel(ShutdownWithoutFlushRace, IntrospectBesideCell, AbortQueuedB
         signal.signal(signal.SIGINT, self._on_sigint)
 
     def pre_handler_hook(self) -> None:
-        """Keep our SIGINT handler (ipykernel's would raise KeyboardInterrupt into the loop)."""
+        """Keep our SIGINT handler (ipykernel's would raise KeyboardInterrupt into the loop); post too."""
 
-    def post_handler_hook(self) -> None:
-        """See pre_handler_hook."""
+    post_handler_hook = pre_handler_hook
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
         if self._cell_running:
@@ -288,6 +287,7 @@ class BackendKernel(ShutdownWithoutFlushRace, IntrospectBesideCell, AbortQueuedB
         allow = self._allow_stdin if stdin is None else stdin
         child = await ChildProcess.start(argv, cwd=cwd or os.getcwd(), env=env or self.child_env(), stdin=allow)
         self.current_child = child
+        self.resources.program_started(argv[0], child)
         relay = OutputRelay(publish or self.stream, limit=self.output_limit)
         try:
             return await run_child(child, relay, self.request_input if allow else None)
@@ -303,11 +303,9 @@ class BackendKernel(ShutdownWithoutFlushRace, IntrospectBesideCell, AbortQueuedB
     async def do_execute(self, code: str, silent: bool, store_history: bool = True,
                          user_expressions: dict | None = None, allow_stdin: bool = False,
                          **kwargs: Any) -> dict[str, Any]:
-        self.interrupted = False
-        self._interrupt_event = asyncio.Event()
-        self._cell_running = True
-        self._silent = silent
-        self._allow_stdin = allow_stdin
+        self.interrupted, self._interrupt_event = False, asyncio.Event()
+        self._cell_running, self._silent, self._allow_stdin = True, silent, allow_stdin
+        self.resources.cell_started(None if silent else self.stream)
         try:
             result = await self._execute(code)
         except ProgramNotFound as exc:
@@ -317,9 +315,10 @@ class BackendKernel(ShutdownWithoutFlushRace, IntrospectBesideCell, AbortQueuedB
             result = CellResult(1, type(exc).__name__, str(exc))
         finally:
             self._cell_running = False
-            self._silent = False
         if self.interrupted and result.exit_code:
             result = CellResult.interrupted()
+        result = await self.resources.judge(result, self.stream)
+        self._silent = False
         reply = self._reply(result, silent)
         self.abort_queued_if_error(reply, silent)
         return reply

@@ -141,6 +141,7 @@ class SessionKernel(BackendKernel):
             self.session_argv(program, str(loader)), cwd=os.getcwd(), env=self.child_env(), folder=folder,
             output=self._router, timeout=self.startup_timeout,
             terminal=self.terminal_size() if self.use_pty else None)
+        self.resources.program_started(program, self.interp_session.child, persistent=True)
         return self.interp_session
 
     async def run_in_session(self, code: str) -> dict[str, Any]:

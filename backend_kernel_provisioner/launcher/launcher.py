@@ -22,12 +22,13 @@ from typing import Any
 
 from backend_kernel_provisioner.common import leftovers
 from backend_kernel_provisioner.common.leftovers import make_private_dir, remove_private_dir
+from backend_kernel_provisioner.common.resource_limits import PREVIOUS_DEATH_ENV
 from backend_kernel_provisioner.launcher.channel_server import ChannelServer
 from backend_kernel_provisioner.launcher.comm_port import CommPort
 from backend_kernel_provisioner.launcher.connection import select_ports, write_kernel_connection_file
 from backend_kernel_provisioner.launcher.kernel_child import KernelChild, kernel_argv
 from backend_kernel_provisioner.launcher.payload import send_payload
-from backend_kernel_provisioner.server.kernel_limits import PREVIOUS_DEATH_ENV, KernelLimits
+from backend_kernel_provisioner.server.kernel_limits import KernelLimits
 from backend_kernel_provisioner.server.kernel_site import after_launch, kernel_environment, reap_launch, sidecar_for
 from backend_kernel_provisioner.server.process_monitor import ProcessMonitor, read_process
 from backend_kernel_provisioner.server.traits import BackendProvisionerTraits

@@ -25,8 +25,6 @@ from backend_kernel_provisioner.common.kernel_cgroups import KernelCgroups
 from backend_kernel_provisioner.common.resource_limits import Limits, format_bytes
 from backend_kernel_provisioner.server.traits import BackendProvisionerTraits
 
-#: The variable that carries the previous launch's death into the next launch (the kernel shows it once).
-PREVIOUS_DEATH_ENV = "BACKEND_KERNEL_PREVIOUS_DEATH"
 #: How many of the biggest vanished processes an out-of-memory message names.
 NAMED_PROCESSES = 3
 

@@ -33,7 +33,8 @@ from jupyter_client.provisioning import LocalProvisioner
 from backend_kernel_provisioner.common import leftovers
 from backend_kernel_provisioner.common.events import Subscription
 from backend_kernel_provisioner.common.kernel_cgroups import sweep_stale_cgroups
-from backend_kernel_provisioner.server.kernel_limits import PREVIOUS_DEATH_ENV, KernelLimits
+from backend_kernel_provisioner.common.resource_limits import PREVIOUS_DEATH_ENV
+from backend_kernel_provisioner.server.kernel_limits import KernelLimits
 from backend_kernel_provisioner.server.kernel_site import (
     after_launch,
     kernel_environment,

@@ -2,13 +2,16 @@
 
 The agent reads a run's exit code from the ``execute_reply``'s ``exit_code``
 field (our other kernels set it too): 0 when the cell succeeded, the code of
-``SystemExit`` or of a failed batch step, 130 for an interrupt, 1 for any other error.
+``SystemExit`` or of a failed batch step, 130 for an interrupt, 1 for any other error. Like
+the other kernels it tells a cell what the kernel's resource limits did to it (a subprocess
+killed for memory, refused forks; see kernels/resource_report.py).
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import sys
 import threading
 from typing import Any
 
@@ -21,6 +24,7 @@ from backend_kernel_provisioner.kernels.ipykernel_private import (
     IntrospectOnShellThread,
     ShutdownWithoutFlushRace,
 )
+from backend_kernel_provisioner.kernels.resource_report import ResourceWatch
 
 EXTENSION = "backend_kernel_provisioner.kernels.python.extension"
 
@@ -46,9 +50,14 @@ class BackendPythonKernel(ShutdownWithoutFlushRace, IntrospectOnShellThread, Abo
 
     implementation = "backend-python"
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.resources = ResourceWatch.from_env()
+
     async def do_execute(self, code: str, silent: bool, *args: Any, **kwargs: Any) -> dict[str, Any]:
         assert self.shell is not None, "the shell exists once the kernel runs"
         self.shell.last_execution_result = None
+        self.resources.cell_started(None if silent else _write_stream)
         reply = await super().do_execute(code, silent, *args, **kwargs)
         result = self.shell.last_execution_result
         if reply.get("status") == "ok":
@@ -57,8 +66,16 @@ class BackendPythonKernel(ShutdownWithoutFlushRace, IntrospectOnShellThread, Abo
             reply["exit_code"] = exit_code_of(result.error_before_exec or result.error_in_exec)
         else:
             reply["exit_code"] = 1
+        reply = await self.resources.judge_reply(reply, _ignore if silent else _write_stream,
+                                                 _ignore if silent else self._publish_error)
         self.abort_queued_if_error(reply, silent)
         return reply
+
+    def _publish_error(self, content: dict[str, Any]) -> None:
+        """An ``error`` message after whatever the cell printed (its streams are flushed first)."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.send_response(self.iopub_socket, "error", content)
 
     # input() and getpass() interrupted: IPython renders a traceback by parsing the source of every
     # frame in it, and ipykernel's kernelbase.py (1,500 lines) made the first interrupt of an input()
@@ -70,6 +87,17 @@ class BackendPythonKernel(ShutdownWithoutFlushRace, IntrospectOnShellThread, Abo
 
     def getpass(self, *args: Any, **kwargs: Any) -> str:
         return _interrupt_without_kernel_frames(super().getpass, *args, **kwargs)
+
+
+def _write_stream(name: str, text: str) -> None:
+    """Text on the cell's own stdout/stderr (IPython's streams: in order with what the cell prints)."""
+    stream = sys.stderr if name == "stderr" else sys.stdout
+    stream.write(text)
+    stream.flush()
+
+
+def _ignore(*args: Any) -> None:
+    """What a silent cell publishes: nothing."""
 
 
 def _interrupt_without_kernel_frames(read: Any, *args: Any, **kwargs: Any) -> str:
