@@ -148,10 +148,19 @@ class ProcessMonitor:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        """Stop the snapshots. A blocking ``KernelManager`` (``jupyter run``) runs each call in a loop of its
+        own, so the task may belong to a loop that is closed by now: then there is nothing left to stop."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        owner = task.get_loop()
+        if owner is asyncio.get_running_loop():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        else:  # that loop never runs again: drop the task, without asyncio's "destroyed but pending"
+            if not owner.is_closed():
+                task.cancel()
+            task._log_destroy_pending = False  # type: ignore[attr-defined]
 
     async def _run(self) -> None:
         while True:

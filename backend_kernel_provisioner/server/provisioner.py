@@ -33,6 +33,7 @@ from jupyter_client.provisioning import LocalProvisioner
 from backend_kernel_provisioner.common import leftovers
 from backend_kernel_provisioner.common.events import Subscription
 from backend_kernel_provisioner.common.kernel_cgroups import sweep_stale_cgroups
+from backend_kernel_provisioner.common.offload import in_worker
 from backend_kernel_provisioner.common.resource_limits import PREVIOUS_DEATH_ENV
 from backend_kernel_provisioner.server.kernel_limits import KernelLimits
 from backend_kernel_provisioner.server.kernel_site import (
@@ -85,7 +86,7 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
         self.bootstrap_exit_code = None
         await self._sweep_stale()
         self.self_death, self._stopping, self._death_told = None, False, None
-        await asyncio.to_thread(self.limits.prepare, self, str(self.kernel_id or ""))
+        await in_worker(self.limits.prepare, self, str(self.kernel_id or ""))
         self.launch_marker = leftovers.new_launch_marker()
         self._kernel_start = None
         REAPER.watch_launches(leftovers.owner_prefix())  # our death takes the marked processes too
@@ -142,12 +143,12 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
         if self._death_told is not None:
             await self._death_told
         await self._reap_launch()
-        await asyncio.to_thread(self.limits.end_launch)
+        await in_worker(self.limits.end_launch)
         if not restart:
             sidecar, self._sidecar = self._sidecar, None
             if sidecar is not None:
                 await sidecar.shutdown()
-            await asyncio.to_thread(self.limits.remove)
+            await in_worker(self.limits.remove)
             if self.process_monitor is not None:
                 await self.process_monitor.release()
                 self.process_monitor = None
@@ -190,12 +191,12 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
     async def _tell_death(self, code: int) -> None:
         """Out of memory (or another death) to the log, the agent's events, the server's event logger, and
         the kernel's next launch, which shows it on its first cell."""
-        monitor, oom = self.process_monitor, await asyncio.to_thread(self.limits.out_of_memory)
-        vanished = await asyncio.to_thread(monitor.report_vanished) if monitor is not None and oom else []
-        message = await asyncio.to_thread(self.limits.describe_death, self.pid, code, vanished)
+        monitor, oom = self.process_monitor, await in_worker(self.limits.out_of_memory)
+        vanished = await in_worker(monitor.report_vanished) if monitor is not None and oom else []
+        message = await in_worker(self.limits.describe_death, self.pid, code, vanished)
         self.log.error("kernel %s: %s", self.kernel_id, message)
         self._previous_death = message
-        usage = await asyncio.to_thread(self.limits.usage)
+        usage = await in_worker(self.limits.usage)
         if oom:  # the runner's event for a kernel killed for memory
             self.sidecar.manager.bus.publish({
                 "type": "oom", "event": "oom", "key": "kernel:oom", "kernel_id": str(self.kernel_id),
@@ -210,9 +211,9 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
 
     async def _sweep_stale(self) -> None:
         """Once per server process: what dead owners left (marked processes, folders, connection files)."""
-        found = await asyncio.to_thread(leftovers.sweep_once)
+        found = await in_worker(leftovers.sweep_once)
         if found is not None:
-            found["cgroups"] = await asyncio.to_thread(sweep_stale_cgroups)
+            found["cgroups"] = await in_worker(sweep_stale_cgroups)
         if found and (found["processes"] or found["folders"] or found["cgroups"]):
             self.log.info("swept what dead kernel owners left: %d processes, folders %s, cgroups %s",
                           len(found["processes"]), ", ".join(found["folders"]) or "none",
@@ -233,7 +234,7 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
         marker, monitor, pid, start = self.launch_marker, self.process_monitor, self.pid, self._kernel_start
         if not marker:
             return
-        killed = await asyncio.to_thread(reap_launch, marker, monitor, pid, start)
+        killed = await in_worker(reap_launch, marker, monitor, pid, start)
         if killed:
             self.log.info("kernel %s left %d processes running; killed: %s", self.kernel_id, len(killed), killed)
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from backend_kernel_provisioner.common.cgroups import Cgroup
 from backend_kernel_provisioner.common.kernel_cgroups import KernelCgroups
+from backend_kernel_provisioner.common.offload import in_worker
 from backend_kernel_provisioner.common.resource_limits import Limits, format_bytes
 from backend_kernel_provisioner.sidecar.services.definitions import ServiceDefinitionError
 
@@ -71,7 +72,7 @@ class ServiceCgroups:
                                 "this kernel has no cgroups (see docs/limits.md)")
             return None
         try:
-            cgroup = await asyncio.to_thread(tree.service, name, limits)
+            cgroup = await in_worker(tree.service, name, limits)
         except (OSError, ValueError) as exc:  # ValueError: a limit this machine's kernel refuses to write
             self._warn_once("no-cgroup", name, f"cannot make its cgroup ({exc}); started without one"
                             + (f", so its limits ({limits.describe()}) are not enforced" if limits else ""))
@@ -82,7 +83,7 @@ class ServiceCgroups:
     async def remove(self, name: str) -> None:
         """The service stopped for good: kill what is left in its leaf and remove it."""
         cgroup = self.leaves.pop(name, None)
-        if cgroup is not None and not await asyncio.to_thread(cgroup.remove):
+        if cgroup is not None and not await in_worker(cgroup.remove):
             self.log.warning("service %s: its cgroup %s could not be removed", name, cgroup.unique_dirs[0])
 
     async def remove_all(self) -> None:
@@ -91,7 +92,7 @@ class ServiceCgroups:
 
 async def oom_kills(cgroup: Cgroup | None) -> int:
     """The cgroup's OOM-kill count (0 without a cgroup), read off the event loop."""
-    return 0 if cgroup is None else await asyncio.to_thread(cgroup.oom_kills)
+    return 0 if cgroup is None else await in_worker(cgroup.oom_kills)
 
 
 async def oom_report(cgroup: Cgroup | None, before: int) -> dict[str, Any] | None:
@@ -99,6 +100,6 @@ async def oom_report(cgroup: Cgroup | None, before: int) -> dict[str, Any] | Non
     ``before`` (the count at the start); None otherwise."""
     if cgroup is None or await oom_kills(cgroup) <= before:
         return None
-    limit, peak = await asyncio.to_thread(lambda: (cgroup.memory_limit(), cgroup.memory_peak()))
+    limit, peak = await in_worker(lambda: (cgroup.memory_limit(), cgroup.memory_peak()))
     message = f"killed: {OOM_REASON} (limit {format_bytes(limit)}, peak {format_bytes(peak)})"
     return {"reason": OOM_REASON, "message": message, "memory_limit": limit, "peak": peak}

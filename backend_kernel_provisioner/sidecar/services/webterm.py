@@ -42,6 +42,7 @@ from terminado import TermSocket, UniqueTermManager
 
 from backend_kernel_provisioner.common.childproc import spawn
 from backend_kernel_provisioner.common.leftovers import terminate_marked
+from backend_kernel_provisioner.common.offload import in_worker
 from backend_kernel_provisioner.sidecar.services.intrinsic import WEBTERM_CREDENTIAL_ENV, tmux_client
 
 #: A token in the environment of every process of this terminal, so that the stop finds them all.
@@ -194,7 +195,7 @@ async def serve(args: argparse.Namespace, credential: tuple[str, str]) -> None:
         await manager.shutdown()
         if tmux is not None:
             await tmux.stop()
-        await asyncio.to_thread(terminate_marked, marker.__eq__, 1.0, (), SESSION_ENV)
+        await in_worker(terminate_marked, marker.__eq__, 1.0, (), SESSION_ENV)
 
 
 def main(argv: list[str] | None = None) -> None:
