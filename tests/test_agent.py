@@ -112,4 +112,8 @@ async def test_kernel_death_is_an_event_and_restart_recovers() -> None:
         assert (await kernel.check_status())["running_run"] is None
         await kernel.restart()
         result = await kernel.execute("r2", "query", "print('back')")
-        assert result["console"] == [["stdout", "back\n"]]
+        # the restarted kernel's first cell says how the previous one ended (issue 20), once
+        notice, back = result["console"]
+        assert notice[0] == "stderr" and "died: exited with code 7" in notice[1] and back == ["stdout", "back\n"]
+        again = await kernel.execute("r3", "query", "print('again')")
+        assert again["console"] == [["stdout", "again\n"]]
