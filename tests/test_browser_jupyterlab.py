@@ -79,6 +79,7 @@ def test_c_notebook_reads_stdin_and_interrupts(tmp_path: Path, browser_page) -> 
         stdin_box = page.locator(".jp-Stdin-input")
         stdin_box.wait_for()
         stdin_box.fill("lab")
+        page.screenshot(path=str(ARTIFACTS / "getting-started-c-input.png"))  # the prompt above the input box
         stdin_box.press("Enter")
         page.locator(".jp-OutputArea-output", has_text="hello, lab!").wait_for()
         page.screenshot(path=str(ARTIFACTS / "jupyterlab-c-stdin.png"))
@@ -119,3 +120,35 @@ def test_a_kernel_killed_for_memory_says_so_in_the_notebook(tmp_path: Path, brow
         text = told.inner_text()
         page.screenshot(path=str(ARTIFACTS / "jupyterlab-oom.png"), full_page=True)
     assert "200 MiB" in text and "killed" in text
+
+
+def test_getting_started_tour(tmp_path: Path, browser_page) -> None:
+    """The getting-started page's screenshots, taken as a new user would go: the launcher, an R plot,
+    the kernel's services (an http server started with the kernel) and its limits."""
+    require_programs("R")
+    page = browser_page
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    defs = Path(__file__).resolve().parent / "data" / "service-defs"
+    options = (f"--BackendKernelProvisioner.service_defs_dir={defs}",
+               "--BackendKernelProvisioner.autostart_services=httpd",
+               "--BackendKernelProvisioner.memory_limit=1G")
+    with jupyterlab_server(tmp_path, options) as url:
+        page.goto(url)
+        launcher = page.locator(".jp-Launcher")
+        launcher.locator('.jp-LauncherCard[title="R (backend)"]').first.wait_for()
+        page.screenshot(path=str(ARTIFACTS / "getting-started-launcher.png"))
+        launcher.locator('.jp-LauncherCard[title="R (backend)"]').first.click()
+        page.get_by_text("R (backend) | Idle").wait_for()
+        run_cell(page, 'x <- seq(-3, 3, by = 0.1)\nplot(x, x^2, type = "l", main = "a plot in R")')
+        page.locator(".jp-OutputArea-output img").first.wait_for()
+        page.screenshot(path=str(ARTIFACTS / "getting-started-plot.png"))
+        run_cell(page, "%services")
+        page.locator(".jp-OutputArea-output", has_text="httpd").wait_for()
+        run_cell(page, "%limits")
+        limits = page.locator(".jp-OutputArea-output", has_text="1 GiB")
+        limits.wait_for()
+        page.screenshot(path=str(ARTIFACTS / "getting-started-services.png"), full_page=True)
+        services_text = page.locator(".jp-OutputArea-output", has_text="httpd").first.inner_text()
+    assert "running" in services_text
+    for name in ("launcher", "plot", "services"):
+        assert (ARTIFACTS / f"getting-started-{name}.png").stat().st_size > 10_000

@@ -158,7 +158,7 @@ async def test_limits_magic_shows_the_limits_and_the_use(kernel: str) -> None:
         text = out["stdout"]
         memory = re.search(r"^memory: ([\d.]+) (B|KiB|MiB|GiB) used, peak [\d.]+ \w+, limit 128 MiB$", text, re.M)
         assert memory and float(memory[1]) > 0, text
-        assert re.search(r"^cpu: [\d.]+ s used, limit no limit$", text, re.M), text
+        assert re.search(r"^cpu: [\d.]+ s used, no limit$", text, re.M), text
         assert re.search(r"^processes: \d+ now, limit 64$", text, re.M), text
         assert "out-of-memory kills: 0" in text and "refused process starts: 0" in text
         assert "MEM_LIMIT=134217728" in text

@@ -40,10 +40,11 @@ def limits_text(cgroup: Cgroup | None = None, environ: Mapping[str, str] | None 
     pids_limit = cgroup.pids_limit()
     lines = [
         f"memory: {format_bytes(cgroup.memory_usage())} used, peak {format_bytes(cgroup.memory_peak())}, "
-        f"limit {'no limit' if memory_limit is None else format_bytes(memory_limit)}",
+        + ('no limit' if memory_limit is None else f"limit {format_bytes(memory_limit)}"),
         f"cpu: {'unknown' if cpu_used is None else f'{cpu_used:.1f} s'} used, "
-        f"limit {'no limit' if cpu_limit is None else f'{cpu_limit:g} cores'}",
-        f"processes: {_known(cgroup.pids_current())} now, limit {_known(pids_limit, 'no limit')}",
+        + ('no limit' if cpu_limit is None else f"limit {cpu_limit:g} cores"),
+        f"processes: {_known(cgroup.pids_current())} now, "
+        + ("no limit" if pids_limit is None else f"limit {pids_limit}"),
         f"out-of-memory kills: {cgroup.oom_kills()}",
         f"refused process starts: {cgroup.pids_refusals()}",
     ]
