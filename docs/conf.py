@@ -2,7 +2,7 @@
 
 project = "backend-kernel-provisioner"
 author = "backend-kernel-provisioner developers"
-copyright = "2026, backend-kernel-provisioner developers"  # noqa: A001 (Sphinx's name; the footer shows it)
+copyright = "2026, backend-kernel-provisioner developers"  # the footer shows it
 extensions = ["myst_parser"]
 source_suffix = {".md": "markdown"}
 master_doc = "index"

@@ -117,3 +117,16 @@ async def test_kernel_death_is_an_event_and_restart_recovers() -> None:
         assert notice[0] == "stderr" and "died: exited with code 7" in notice[1] and back == ["stdout", "back\n"]
         again = await kernel.execute("r3", "query", "print('again')")
         assert again["console"] == [["stdout", "again\n"]]
+
+
+def test_an_updated_display_replaces_its_item_until_the_agent_takes_it() -> None:
+    """``update_display_data`` (a progress display, an R figure drawn further) is one item, not a second one."""
+    console = ConsoleBuffer(1000)
+    console.add_stream("stdout", "a\n")
+    console.add_display({"text/plain": "plain"})
+    console.add_display({"text/html": "<b>1</b>"}, "d1")
+    console.add_stream("stdout", "b\n")
+    console.add_display({"text/html": "<b>2</b>"}, "d1", update=True)
+    assert console.take() == [["stdout", "a\nplain\n"], ["html", "<b>2</b>"], ["stdout", "b\n"]]
+    console.add_display({"image/png": "AAAA"}, "d1", update=True)  # taken already: a new item
+    assert console.take() == [["media", ["image/png", "AAAA"]]]

@@ -121,3 +121,59 @@ async def test_interrupt_ends_a_cell_waiting_for_stdin_or_an_interval() -> None:
         assert after["stdout"] == "41\n", "the interrupt cleared the interval and kept the session"
         answered = await run_cell(kc, "rl.question('ok? ', (a) => console.log('yes ' + a))", stdin_answers=["y"])
         assert answered["stdout"] == "ok? yes y\n", "the cancelled question left the interface usable"
+
+
+CLOSING_QUESTION = ("const rlc = require('readline').createInterface({input: process.stdin, output: process.stdout});\n"
+                    "rlc.question('name? ', a => { console.log('hi ' + a); rlc.close(); });")
+
+
+async def test_question_whose_callback_closes_the_interface_and_a_paused_data_listener() -> None:
+    """Issue 19: the cell of the report (its callback closes the interface) lasts until the question is
+    answered, prompt first; an interrupt ends such a cell; a 'data' listener that pauses stdin after one
+    chunk ends its cell as a script would end, and a later cell that resumes stdin is asked again."""
+    require_programs("node")
+    async with running_kernel("backend-nodejs") as (km, kc):
+        reply, events = await run_recorded(kc, CLOSING_QUESTION, ["ann"])
+        assert reply["status"] == "ok", reply
+        assert [(kind, text) for kind, text, _ in events] == [("stdout", "name? "), ("input_request", ""),
+                                                              ("stdout", "hi ann\n")], events
+        closed = await run_cell(kc, "rlc.closed")
+        assert closed["displays"][0]["data"]["text/plain"] == "true", closed
+
+        asked = await interrupt_after(km, kc, CLOSING_QUESTION.replace("rlc", "rli"), 1.5)
+        assert asked["reply"]["ename"] == "KeyboardInterrupt" and asked["prompts"] == [""], asked
+        assert asked["stdout"].startswith("name? ") and "hi" not in asked["stdout"], asked
+
+        paused = await run_cell(kc, "process.stdin.on('data', (d) => { console.log('chunk ' + String(d).trim()); "
+                                    "process.stdin.pause(); }); 0", stdin_answers=["one"])
+        assert paused["reply"]["status"] == "ok" and paused["prompts"] == [""], paused
+        assert paused["stdout"] == "chunk one\n", paused
+        idle = await run_cell(kc, "await new Promise((r) => setTimeout(r, 200)); 'idle'", allow_stdin=True)
+        assert idle["prompts"] == [], "a paused stdin is not read"
+        resumed = await run_cell(kc, "process.stdin.resume(); 0", stdin_answers=["two"])
+        assert resumed["stdout"] == "chunk two\n" and resumed["prompts"] == [""], resumed
+
+
+async def test_a_cell_waits_for_its_file_reads_and_exec_programs_but_not_spawned_ones() -> None:
+    """As ``node file.js`` waits for them: a file read's and an exec'd program's callbacks print in their own
+    cell; a spawn()ed program (a server, say) does not keep the cell; an interrupt ends a cell waiting for
+    an exec'd program."""
+    require_programs("node")
+    async with running_kernel("backend-nodejs") as (km, kc):
+        read = await run_cell(kc, "require('fs').readFile('/proc/version', 'utf8', (e, d) => "
+                                  "console.log('read ' + (d.length > 0)))")
+        assert read["stdout"] == "read true\n", read
+        ran = await run_cell(kc, "require('child_process').exec('sleep 0.3; echo hi', "
+                                 "(e, out) => console.log('exec ' + out.trim()))")
+        assert ran["stdout"] == "exec hi\n", ran
+        promised = await run_cell(kc, "require('util').promisify(require('child_process').execFile)"
+                                      "('echo', ['p']).then((r) => console.log('execFile ' + r.stdout.trim()))")
+        assert promised["stdout"] == "execFile p\n", promised
+        await run_cell(kc, "var server = require('child_process').spawn('sleep', ['60']); 'spawned'")
+        alive = await run_cell(kc, "server.exitCode === null && server.kill()")
+        assert alive["displays"][0]["data"]["text/plain"] == "true", "the cell ended with its program running"
+        stopped = await interrupt_after(km, kc, "require('child_process').exec('sleep 60', () => "
+                                                "console.log('never'))", 1.0)
+        assert stopped["reply"]["ename"] == "KeyboardInterrupt" and "never" not in stopped["stdout"], stopped
+        after = await run_cell(kc, "console.log('after')")
+        assert after["stdout"] == "after\n", after

@@ -311,3 +311,13 @@ async def test_no_process_outlives_the_kernel(language: str) -> None:
             break
         await asyncio.sleep(0.1)
     assert [pid for pid in tree if pid_alive(pid)] == []
+
+
+@pytest.mark.kernel
+async def test_an_r_the_cell_starts_does_not_load_the_kernels_loader() -> None:
+    """The loader is the kernel's R profile (R_PROFILE_USER); an ``Rscript`` started by a cell is a plain R."""
+    require_programs("R", "Rscript")
+    async with running_kernel("backend-r") as (_, kc):
+        out = await run_cell(kc, "cat(system('Rscript -e \"cat(nchar(Sys.getenv(\\'R_PROFILE_USER\\')), 6 * 7)\"', "
+                                 "intern = TRUE), '\\n')")
+        assert out["stdout"].split() == ["0", "42"], out

@@ -41,6 +41,7 @@ class ConsoleBuffer:
     def __init__(self, max_record_bytes: int) -> None:
         self.max_record_bytes = max_record_bytes
         self._items: list[list[Any]] = []
+        self._displays: dict[str, int] = {}  # display_id -> index of its item, until the items are taken
 
     def add_stream(self, name: str, text: str) -> None:
         if not text:
@@ -51,26 +52,41 @@ class ConsoleBuffer:
         else:
             self._items.append([kind, cut_utf8(text, self.max_record_bytes)])
 
-    def add_display(self, data: dict[str, Any]) -> None:
-        """A display_data/execute_result bundle becomes one item: media, html, or plain text."""
+    def add_display(self, data: dict[str, Any], display_id: str | None = None, update: bool = False) -> None:
+        """A display_data/execute_result bundle becomes one item: media, html, or plain text. An
+        ``update_display_data`` replaces its display's item while the agent has not taken it yet."""
+        item = self._bundle_item(data)
+        if item is None:
+            return
+        if update and display_id in self._displays:
+            self._items[self._displays[display_id]] = item
+        elif display_id:  # its own item (never merged into a neighbouring stream), so it can be replaced
+            self._displays[display_id] = len(self._items)
+            self._items.append(item)
+        elif item[0] == "stdout":
+            self.add_stream("stdout", item[1])
+        else:
+            self._items.append(item)
+
+    def _bundle_item(self, data: dict[str, Any]) -> list[Any] | None:
         for mime in MEDIA_PREFERENCE:
             if mime in data:
                 value = data[mime]
                 if isinstance(value, str):
                     value = cut_utf8(value, self.max_record_bytes)
-                self._items.append(["media", [mime, value]])
-                return
+                return ["media", [mime, value]]
         if "text/html" in data:
-            self._items.append(["html", cut_utf8(data["text/html"], self.max_record_bytes)])
-            return
+            return ["html", cut_utf8(data["text/html"], self.max_record_bytes)]
         plain = data.get("text/plain")
-        if plain is not None:
-            self.add_stream("stdout", plain if plain.endswith("\n") else plain + "\n")
+        if plain is None:
+            return None
+        return ["stdout", cut_utf8(plain if plain.endswith("\n") else plain + "\n", self.max_record_bytes)]
 
     def add_error(self, content: dict[str, Any]) -> None:
         traceback = content.get("traceback") or [f"{content.get('ename')}: {content.get('evalue')}"]
         self.add_stream("stderr", "\n".join(traceback) + "\n")
 
     def take(self) -> list[list[Any]]:
+        self._displays.clear()
         items, self._items = self._items, []
         return items

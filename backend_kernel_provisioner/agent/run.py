@@ -123,7 +123,8 @@ class Run:
         if kind == "stream":
             self.console.add_stream(content.get("name", "stdout"), content.get("text", ""))
         elif kind in ("display_data", "execute_result", "update_display_data"):
-            self.console.add_display(content.get("data", {}))
+            display_id = (content.get("transient") or {}).get("display_id")
+            self.console.add_display(content.get("data", {}), display_id, update=kind == "update_display_data")
         elif kind == "error":
             self.console.add_error(content)
         elif kind == "status" and content.get("execution_state") == "idle":

@@ -27,7 +27,8 @@ from backend_kernel_provisioner import __version__
 from backend_kernel_provisioner.common.childproc import INTERRUPTED_EXIT_CODE, MISSING_PROGRAM_EXIT_CODE, describe_exit
 from backend_kernel_provisioner.common.languages import LanguageSpec
 from backend_kernel_provisioner.common.leftovers import write_owner
-from backend_kernel_provisioner.kernels import magics, resource_report, syntax
+from backend_kernel_provisioner.kernels import completeness, magics, prompt_order, resource_report, syntax
+from backend_kernel_provisioner.kernels.history import CellHistory
 from backend_kernel_provisioner.kernels.ipykernel_private import (
     AbortQueuedBeforeReply,
     IntrospectBesideCell,
@@ -97,7 +98,7 @@ def apply_kernel_options(obj: Any, raw: str | None) -> None:
             obj.log.warning("kernel option %r has a bad value: %s", key, exc)
 
 
-class BackendKernel(ShutdownWithoutFlushRace, IntrospectBesideCell, AbortQueuedBeforeReply, Kernel):
+class BackendKernel(CellHistory, ShutdownWithoutFlushRace, IntrospectBesideCell, AbortQueuedBeforeReply, Kernel):
     """Base of our own kernels. Subclasses set the class attributes and implement execute_code."""
 
     implementation = "backend-kernel-provisioner"
@@ -259,6 +260,7 @@ class BackendKernel(ShutdownWithoutFlushRace, IntrospectBesideCell, AbortQueuedB
             except zmq.Again:
                 break
         assert self.session is not None, "a running kernel has its session"
+        await prompt_order.iopub_sent(self)  # the output published before goes out first
         parent = self.get_parent("shell")
         ident = shell_ident(self)
         self.session.send(self.stdin_socket, "input_request", {"prompt": prompt, "password": password},
@@ -362,9 +364,7 @@ class BackendKernel(ShutdownWithoutFlushRace, IntrospectBesideCell, AbortQueuedB
                 "metadata": {}}
 
     async def do_is_complete(self, code: str) -> dict[str, Any]:
-        _, rest = magics.split_magics(code, self.line_comment)
-        status = syntax.bracket_status(rest, self.line_comment, self.block_comment, self.quotes)
-        return {"status": status, "indent": "    "} if status == "incomplete" else {"status": status}
+        return await completeness.is_complete(self, code)  # the language's parser, or its block rules
 
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
         """Stop the running program and the interpreter cleanly, then remove the work folder.

@@ -16,6 +16,7 @@ from traitlets import Int, Unicode, default
 
 from backend_kernel_provisioner.kernels.base import BackendKernel, CellResult
 from backend_kernel_provisioner.kernels.cache import BuildCache, cache_key
+from backend_kernel_provisioner.kernels.inspection import CompiledInspection
 from backend_kernel_provisioner.kernels.magics import MagicError, register_magic
 
 T = TypeVar("T")
@@ -29,7 +30,7 @@ class Program:
     run: list[str]
 
 
-class CompiledKernel(BackendKernel):
+class CompiledKernel(CompiledInspection, BackendKernel):
     """Base for C, C++, Go, Rust, Java: a recipe gives the compiler command and the run command."""
 
     default_compiler: ClassVar[str] = ""

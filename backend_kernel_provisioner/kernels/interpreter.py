@@ -10,13 +10,24 @@ Cell boundaries are therefore exact, and no prompt is ever printed or scraped.
 Loader protocol (all lines end with ``\\n``):
 
 * kernel -> loader: ``<id> run <path>`` (evaluate the file's text) or
-  ``<id> complete <path>`` (the file holds the code up to the cursor); at shutdown the end of the
+  ``<id> complete <path>`` (the file holds the code up to the cursor), or ``<id> inspect <path>`` (the
+  file holds the name at the cursor, found by the kernel, and the detail level, one a line), or
+  ``<id> is_complete <path>`` (parse the file's text, run nothing; only loaders listed in
+  :data:`.completeness.ANSWERING_LOADERS` get it); at shutdown the end of the
   cells channel, or ``0 exit -`` for a loader that opens the channel anew for each request (a
   reader that opens a FIFO after its last writer closed waits for a writer; it never sees the end);
 * loader -> kernel: ``{"status": "ready"}`` once at start, then per request
   ``{"id": id, "status": "ok", "result": "<repr>"?}``,
   ``{"id": id, "status": "error", "ename": ..., "evalue": ..., "exit_code": n?}``, or
-  ``{"id": id, "status": "ok", "matches": [...], "token": "<text being completed>"}``.
+  ``{"id": id, "status": "ok", "matches": [...], "token": "<text being completed>"}``, or
+  ``{"id": id, "status": "ok", "found": true|false, "text": "<plain text>"?}`` (inspect, :mod:`.inspection`), or
+  ``{"id": id, "status": "ok", "complete": "complete|incomplete|invalid", "indent": "  "?}`` (is_complete,
+  :mod:`.completeness`);
+  a ``run`` answer may carry ``"data": {mime: value}``, rich types of the value beside ``result``;
+* loader -> kernel, unsolicited while a cell runs: ``{"display": {"data": {mime: value}, "metadata": {},
+  "files": {mime: path}?, "display_id": id?, "update": true?}}`` after flushing its stdout and stderr:
+  rich output, published in order with the cell's text; the loader then reads one line from the FIFO
+  ``display-ack`` in the session folder before it goes on (see :mod:`.displays`).
 
 The loader finds its channel in the environment: ``BACKEND_SESSION_CELLS``,
 ``BACKEND_SESSION_STATUS`` (FIFO paths) and ``BACKEND_SESSION_DIR`` (the folder;
@@ -37,6 +48,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from backend_kernel_provisioner.kernels import displays
 from backend_kernel_provisioner.kernels.process import ChildProcess, _pipe_unread, pump
 
 log = logging.getLogger(__name__)
@@ -82,6 +94,9 @@ class InterpreterSession:
         #: Id of the request whose answer is awaited (None between requests): an interrupt flag
         #: file names it, so a loader never takes a late interrupt for the next cell's.
         self.current: int | None = None
+        #: Where output goes (``feed(name, data)``; ``display(line, folder)`` for display lines, when it has it).
+        self.output: Any = None
+        self.acks: displays.Acks | None = None
 
     @classmethod
     async def start(cls, argv: list[str], *, cwd: str, env: dict[str, str], folder: Path, output: Any,
@@ -120,6 +135,8 @@ class InterpreterSession:
         if child.terminal is not None:  # stdout is the terminal: read its master instead
             contextvars.Context().run(child.terminal.start_reading, output)
         session = cls(child, folder, cells_fd, reader, transport, pumps)
+        session.output = output
+        session.acks = displays.Acks(folder)
         try:
             hello = await session.receive(None, timeout)
         except SessionEnded as exc:
@@ -164,6 +181,11 @@ class InterpreterSession:
                 try:
                     answer = json.loads(line)
                 except ValueError:
+                    if line.startswith(b'{"display"'):
+                        await self.show(None)  # told on stderr, and acknowledged: the loader waits for it
+                    continue
+                if isinstance(answer, dict) and "display" in answer and "id" not in answer:
+                    await self.show(answer["display"])
                     continue
                 if isinstance(answer, dict) and (ident is None or answer.get("id") == ident):
                     return answer
@@ -180,6 +202,17 @@ class InterpreterSession:
         if self._exit in done:
             raise SessionEnded(self._exit.result())
         raise asyncio.TimeoutError
+
+    async def show(self, display: Any) -> None:
+        """A display line: the output the interpreter wrote before it first, then the display itself."""
+        await self.drain()
+        try:
+            show = getattr(self.output, "display", None)
+            if show is not None:
+                show(display, self.folder)
+        finally:
+            if self.acks is not None:
+                self.acks.send()  # the loader waits for it: what it prints next comes after the display
 
     def _close_cells(self) -> None:
         if self._cells_fd >= 0:
@@ -244,5 +277,7 @@ class InterpreterSession:
             task.cancel()
         self.child.release()
         self._close_cells()
+        if self.acks is not None:
+            self.acks.close()
         self._transport.close()
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
 from backend_kernel_provisioner.common.childproc import DEVNULL, signal_group, spawn
+from backend_kernel_provisioner.kernels.prompt_order import settle
 from backend_kernel_provisioner.kernels.terminal import Terminal, write_all
 
 Publish = Callable[[str, str], None]
@@ -345,7 +346,8 @@ async def serve_stdin(child: ChildProcess, ask: AskInput, relay: OutputRelay | N
         await asyncio.sleep(poll)
         if not child.waiting_for_input():
             continue
-        if relay is not None:
+        if relay is not None:  # what the program wrote before it asked comes first (prompt_order.py)
+            await settle(child.pid, child.proc, _ARCH["read"], child._stdin_target)
             relay.flush()
         answer = await ask("", False)
         if answer is None:

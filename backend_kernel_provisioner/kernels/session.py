@@ -21,8 +21,9 @@ from typing import Any, ClassVar
 
 from traitlets import Float, Unicode
 
-from backend_kernel_provisioner.kernels import syntax
+from backend_kernel_provisioner.kernels import completion_rank, displays, syntax
 from backend_kernel_provisioner.kernels.base import BackendKernel, CellResult
+from backend_kernel_provisioner.kernels.inspection import SessionInspection
 from backend_kernel_provisioner.kernels.interpreter import InterpreterSession, SessionEnded, SessionStartError
 from backend_kernel_provisioner.kernels.process import ChildProcess, OutputRelay, ProgramNotFound, descendants
 from backend_kernel_provisioner.kernels.terminal import DEFAULT_SIZE
@@ -40,8 +41,11 @@ class _Router:
     def feed(self, name: str, data: bytes) -> None:
         self.kernel.relay.feed(name, data)
 
+    def display(self, line: Any, folder: Path) -> None:
+        displays.publish(self.kernel, line, folder)
 
-class SessionKernel(BackendKernel):
+
+class SessionKernel(SessionInspection, BackendKernel):
     """Base of the persistent-interpreter recipes: declare the interpreter and the loader file."""
 
     # -- what a recipe declares ------------------------------------------------------
@@ -201,7 +205,8 @@ class SessionKernel(BackendKernel):
             result = answer.get("result")
             if isinstance(result, str) and result and not self._silent:
                 self.send_response(self.iopub_socket, "execute_result", {
-                    "execution_count": self.execution_count, "data": self.result_data(result), "metadata": {}})
+                    "execution_count": self.execution_count,
+                    "data": {**self.result_data(result), **displays.result_data(answer)}, "metadata": {}})
             return CellResult()
         exit_code = answer.get("exit_code")
         exit_code = exit_code if isinstance(exit_code, int) and exit_code > 0 else 1
@@ -268,8 +273,8 @@ class SessionKernel(BackendKernel):
     async def do_complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
         cursor_pos = len(code) if cursor_pos is None else cursor_pos
         base = await super().do_complete(code, cursor_pos)
-        if self._cell_running:
-            return base
+        if self._cell_running or (self.interp_session is not None and self.interp_session.current is not None):
+            return base  # a request in flight (is_complete, inspect): two must never wait for answers at once
         try:
             session = await self.start_session()
             answer = await session.request("complete", code[:cursor_pos], timeout=5)
@@ -282,7 +287,7 @@ class SessionKernel(BackendKernel):
         extra = {k for k in self.keywords if token and k.startswith(token)}
         if base["cursor_start"] == cursor_pos - len(token):
             extra |= set(base["matches"])
-        merged = sorted(set(matches) | extra)
+        merged = completion_rank.rank(set(matches) | extra)  # public names first
         return {"status": "ok", "matches": merged, "cursor_start": cursor_pos - len(token),
                 "cursor_end": cursor_pos, "metadata": {}}
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from backend_kernel_provisioner.common.languages import LANGUAGES
-from backend_kernel_provisioner.kernels.compiled import CompiledKernel, Program
+from backend_kernel_provisioner.kernels.compiled import Program
+from backend_kernel_provisioner.kernels.stdio_prompt import StdioPromptKernel
 
 C_KEYWORDS = (
     "auto break case char const continue default do double else enum extern float for goto if inline "
@@ -14,7 +15,7 @@ C_KEYWORDS = (
 ).split()
 
 
-class CKernel(CompiledKernel):
+class CKernel(StdioPromptKernel):
     """The C recipe."""
 
     spec = LANGUAGES["c"]
@@ -28,7 +29,7 @@ class CKernel(CompiledKernel):
     default_ldflags = "-lrt -lm -lpthread -ldl"
 
     def build_argv(self, program: Program, compiler: str, flags: list[str], ldflags: list[str]) -> list[str]:
-        return [compiler, *flags, *program.sources, "-o", "main", *ldflags]
+        return [compiler, *flags, *program.sources, "-o", "main", *ldflags, *self.flush_link_args()]
 
     def version_argv(self, compiler: str) -> list[str]:
         return [compiler, "-dumpfullversion", "-dumpversion"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from backend_kernel_provisioner.common.languages import LANGUAGES
-from backend_kernel_provisioner.kernels.figures import FiguresAfterCells
+from backend_kernel_provisioner.kernels import octave_value
 from backend_kernel_provisioner.kernels.session import SessionKernel
 
 OCTAVE_KEYWORDS = (
@@ -17,10 +17,12 @@ OCTAVE_KEYWORDS = (
 ).split()
 
 
-class OctaveKernel(FiguresAfterCells, SessionKernel):
+class OctaveKernel(SessionKernel):
     """The Octave recipe: cells are ``evalin('base', ...)``'d by the loader function; values show
-    as Octave prints them (``x = 1``); ``input('', 's')`` reads stdin; completion is Octave's
-    ``completion_matches``; figures are printed to PNG (gnuplot toolkit) after each cell.
+    as Octave prints them (``x = 1``), a bare expression on the cell's last line as its result
+    (``kernels/octave_value.py``); ``input('', 's')`` reads stdin; completion is Octave's
+    ``completion_matches``; figures are printed to PNG (gnuplot toolkit) and sent as displays after each
+    cell; ``display_html()`` and the others send rich output.
 
     Interrupt: SIGINT, plus the session's flag file. ``system()`` ignores SIGINT while it waits, so
     the loader's ``system`` checks the flag when the command returns and raises the interrupt."""
@@ -43,6 +45,9 @@ class OctaveKernel(FiguresAfterCells, SessionKernel):
         folder = str(Path(loader).parent).replace("'", "''")
         return [program, "--no-gui", "--quiet", "--norc", "--no-history", "--no-line-editing",
                 "--eval", f"addpath('{folder}'); {Path(loader).stem}()"]
+
+    def cell_text(self, code: str) -> str:
+        return octave_value.cell_text(code)
 
 
 kernel_class = OctaveKernel

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 from backend_kernel_provisioner.common.languages import LANGUAGES
-from backend_kernel_provisioner.kernels.figures import FiguresAfterCells
 from backend_kernel_provisioner.kernels.session import SessionKernel
 
 R_KEYWORDS = (
@@ -29,9 +28,10 @@ class RLanguage:
     quotes = "\"'`"
 
 
-class RKernel(RLanguage, FiguresAfterCells, SessionKernel):
+class RKernel(RLanguage, SessionKernel):
     """The R recipe. The loader is R's user profile, so R's console (``readline()``) is the user's
-    stdin; the last visible value is the cell's result; plots come back as PNG ``display_data``;
+    stdin; the last visible value is the cell's result (a data frame or matrix also as an HTML table); plots
+    come back as PNG ``display_data`` where they were drawn, ``display()`` sends rich output (r_display.R);
     completion is R's own completer (``utils:::.completeToken``).
 
     Interrupt: SIGINT, plus the session's flag file. R only acts on SIGINT at its next interrupt

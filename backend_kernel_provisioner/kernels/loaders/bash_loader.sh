@@ -7,6 +7,7 @@ set +e
 set -T
 shopt -s expand_aliases
 exec {__bk_cells}<"$BACKEND_SESSION_CELLS" {__bk_status}>"$BACKEND_SESSION_STATUS"
+source "${BASH_SOURCE[0]%/*}/bash_display.sh"  # the command `display`: rich output
 unset BACKEND_SESSION_CELLS BACKEND_SESSION_STATUS BACKEND_SESSION_DIR
 
 # The kernel runs this bash on a pseudo-terminal (stdin and stdout; stderr is a pipe). A non-interactive
@@ -49,6 +50,8 @@ __bk_complete() {
   printf '{"id":%s,"status":"ok","token":%s,"matches":[%s]}\n' "$id" "$(__bk_string "$token")" "$out" >&"$__bk_status"
 }
 
+source "${BASH_SOURCE[0]%/*}/bash_inspect.sh"  # __bk_inspect: Shift-Tab's answers
+
 __bk_main() {
   local __bk_line __bk_id __bk_kind __bk_path __bk_rc
   trap ':' INT
@@ -60,6 +63,10 @@ __bk_main() {
     __bk_path=${__bk_line#* }
     if [[ $__bk_kind == complete ]]; then
       __bk_complete "$__bk_id" "$(<"$__bk_path")"
+      continue
+    fi
+    if [[ $__bk_kind == inspect ]]; then
+      __bk_inspect "$__bk_id" "$(<"$__bk_path")"
       continue
     fi
     __bk_int=

@@ -35,7 +35,8 @@
       (write-char #\" port))))
 
 (define (json value)
-  (cond ((string? value) (json-string value))
+  (cond ((boolean? value) (if value "true" "false"))
+        ((string? value) (json-string value))
         ((number? value) (number->string value))
         ((list? value)
          (if (and (pair? value) (pair? (car value)) (symbol? (caar value)))
@@ -51,6 +52,9 @@
   (display (json fields) %status)
   (newline %status)
   (force-output %status))
+
+;; display-html, display-png, ...: rich output on the status channel (guile_display.scm).
+(load "guile_display.scm")
 
 (define %in-cell #f)  ; #t only while a cell's forms run: an interrupt throws only into a running cell
 
@@ -151,6 +155,9 @@
   (define matches (sort (delete-duplicates (filter (lambda (n) (string-prefix? token n)) names)) string<?))
   (report `(id . ,id) '(status . "ok") `(matches . ,(if (null? matches) '() matches)) `(token . ,token)))
 
+(load (string-append (dirname (current-filename)) "/guile_inspect.scm"))  ; inspect: Shift-Tab's answers
+(load (string-append (dirname (current-filename)) "/guile_is_complete.scm"))  ; does the text end early?
+
 (sigaction SIGINT SIG_IGN)
 (report '(status . "ready"))
 (let loop ()
@@ -166,7 +173,10 @@
             (catch 'backend-interrupt
               (lambda ()
                 (cond ((string=? kind "run") (run id text))
-                      ((string=? kind "complete") (complete id text))))
+                      ((string=? kind "complete") (complete id text))
+                      ((string=? kind "inspect") (inspect id text))
+                      ((string=? kind "is_complete")
+                       (report `(id . ,id) '(status . "ok") `(complete . ,(is-complete-status text))))))
               (lambda _ #f)))))
         ;; End of the cells channel (the kernel's shutdown) ends the loop: Guile exits cleanly.
         (loop)))))

@@ -38,6 +38,9 @@ local function report(answer)
   status:flush()
 end
 
+-- display(), display.html(), display.png(), ...: rich output on the status channel (lua_display.lua).
+display = dofile(arg[0]:match("^(.*)/") .. "/lua_display.lua")(report, encode, os.getenv("BACKEND_SESSION_DIR"))
+
 local INTERRUPT = setmetatable({}, { __tostring = function() return "interrupted" end })
 local interrupted = false
 local current = nil  -- id of the running cell; nil outside cells (the loader's own reads)
@@ -171,9 +174,20 @@ local function complete(id, text)
   report({ id = id, status = "ok", matches = matches, token = token })
 end
 
+-- Inspect: the file holds the name and the detail level, one a line (lua_inspect.lua answers).
+local inspect_name = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "lua_inspect.lua")
+
+local function inspect(id, text)
+  local name, detail = text:match("^([^\n]*)\n?(%d*)")
+  local found, shown = inspect_name(name or "", tonumber(detail) or 0, _ENV)
+  report({ id = id, status = "ok", found = found and true or false, text = shown })
+end
+
+local is_complete = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "lua_is_complete.lua")
+
 report({ status = "ready" })
 for line in cells:lines() do
-  local id, kind, path = line:match("^(%d+) (%a+) (.*)$")
+  local id, kind, path = line:match("^(%d+) ([%a_]+) (.*)$")
   if id then
     local file = io.open(path, "r")
     local text = file and file:read("a") or ""
@@ -182,6 +196,10 @@ for line in cells:lines() do
       run(tonumber(id), text)
     elseif kind == "complete" then
       complete(tonumber(id), text)
+    elseif kind == "inspect" then
+      inspect(tonumber(id), text)
+    elseif kind == "is_complete" then  -- does the text end early? (lua_is_complete.lua)
+      report({ id = tonumber(id), status = "ok", complete = is_complete(text) })
     end
   end
 end

@@ -4,8 +4,9 @@
 // A cell ends as a script would: once its value (or awaited promise) settled AND the asynchronous
 // work it started that a script waits for is done: its timers (setTimeout/setInterval/setImmediate
 // with a reference) and its readers of stdin (readline questions and 'line' listeners, 'data',
-// 'readable' and 'keypress' listeners on process.stdin). An interrupt or an error ends it at once
-// and cancels that work (the timers are cleared, the stdin readers removed).
+// 'readable' and 'keypress' listeners on process.stdin, unless it was paused), its file system calls
+// and lookups in flight and its exec'd programs (node_pending.js). An interrupt or an error ends it at
+// once and cancels that work (the timers are cleared, the stdin readers removed, the programs stopped).
 'use strict';
 const fs = require('fs');
 const net = require('net');
@@ -14,6 +15,8 @@ const readlinePromises = require('readline/promises');
 const repl = require('repl');
 const util = require('util');
 const { Writable, PassThrough, Readable } = require('stream');
+const { inspectName } = require('./node_inspect.js');
+const isComplete = require('./node_is_complete.js');
 
 const cellsPath = process.env.BACKEND_SESSION_CELLS;
 const statusPath = process.env.BACKEND_SESSION_STATUS;
@@ -32,6 +35,9 @@ const server = repl.start({
 
 // The REPL's console writes to the REPL's output: cells use the process's own console instead.
 Object.defineProperty(server.context, 'console', { value: console, writable: true, configurable: true });
+
+// display(), display.html(), display.png(), ...: rich output on the status channel (node_display.js).
+require('./node_display.js')(server.context, report, require('path').dirname(statusPath));
 
 // A throw inside eval (or in a callback the cell scheduled) reaches the REPL's domain, not the
 // eval callback: it ends the running cell with that error (between cells it is printed on stderr).
@@ -95,7 +101,10 @@ for (const name of ['spawnSync', 'execSync', 'execFileSync']) {
   };
 }
 
-let current = null; // {id, done, answer, timers} of the running cell
+let current = null; // {id, done, answer, timers, children} of the running cell
+
+// File system calls, lookups and exec'd programs a cell started: it waits for them (node_pending.js).
+const cellWork = require('./node_pending.js')(childProcess, () => current);
 
 // -- timers a cell starts: the cell waits for them (an unref'd timer, as in a script, does not count) --
 for (const [name, clear] of [['setTimeout', clearTimeout], ['setInterval', clearInterval],
@@ -224,7 +233,9 @@ function rawListeners(stdin, event) {
 // Somebody waits for a line of stdin (and would keep a script running for it).
 function stdinWanted(stdin) {
   if (!stdin || stdin.destroyed || stdin.readableEnded) return false;
-  if (rawListeners(stdin, 'data').length || rawListeners(stdin, 'keypress').length) return true;
+  // A listener of a stream the program paused waits for nothing (a script with only that exits).
+  const flowing = stdin.readableFlowing !== false;
+  if (flowing && (rawListeners(stdin, 'data').length || rawListeners(stdin, 'keypress').length)) return true;
   if (stdin.listenerCount('readable') > 0 || (stdin._readableState?.pipes?.length ?? 0) > 0) return true;
   for (const rl of interfaces) {
     if (questionPending(rl) || rl.listenerCount('line') > 0) return true;
@@ -237,6 +248,7 @@ function stdinWanted(stdin) {
 function abandon(cell) {
   for (const { timer, clear } of cell.timers) clear(timer);
   cell.timers = [];
+  cellWork.cancel(cell);
   const stdin = stdinStream;
   if (!stdin) return;
   for (const event of ['data', 'keypress', 'readable']) {
@@ -256,7 +268,7 @@ function abandon(cell) {
 function checkCell(cell) {
   if (cell.done) return;
   if (stdinStream) stdinStream.sync();
-  if (cell.answer && !timersPending(cell) && !stdinWanted(stdinStream)) {
+  if (cell.answer && !timersPending(cell) && !stdinWanted(stdinStream) && !cellWork.workPending(cell)) {
     cell.finish(cell.answer);
     return;
   }
@@ -280,7 +292,7 @@ function errorAnswer(id, err) {
 }
 
 function run(id, code) {
-  const cell = { id, done: false, answer: null, timers: [], poll: null };
+  const cell = { id, done: false, answer: null, timers: [], children: new Set(), poll: null };
   current = cell;
   const finish = (answer) => {
     if (cell.done) return;
@@ -316,6 +328,12 @@ function run(id, code) {
   }
 }
 
+// Inspect: the file holds the name and the detail level, one a line (node_inspect.js answers).
+function inspect(id, text) {
+  const [name, detail] = text.split('\n');
+  report({ id, status: 'ok', ...inspectName(name.trim(), Number(detail) || 0, server.context) });
+}
+
 function complete(id, text) {
   server.complete(text, (err, found) => {
     if (err || !found) return report({ id, status: 'ok', matches: [] });
@@ -339,6 +357,8 @@ channel.on('data', (chunk) => {
     const text = fs.readFileSync(match[3], 'utf8');
     if (match[2] === 'run') run(id, text);
     else if (match[2] === 'complete') complete(id, text);
+    else if (match[2] === 'inspect') inspect(id, text);
+    else if (match[2] === 'is_complete') report({ id, status: 'ok', complete: isComplete(text) });
     else report({ id, status: 'error', ename: 'ProtocolError', evalue: `unknown request ${match[2]}` });
   }
 });

@@ -7,7 +7,9 @@
 ## the kernel also names the interrupted request in the session's `interrupt` flag file, and the
 ## loader's `system` (which every caller gets, unix() included) raises Octave's own interrupt when
 ## the command returns and the flag names the running cell.
-## Open figures are printed to figure-*.png in the session folder after each cell and closed.
+## Open figures are printed to PNG after each cell, sent as displays and closed; display_html and the
+## others (octave_display/) send rich output. A cell whose last line is a bare expression comes split
+## before that line (backend_kernel_provisioner/kernels/octave_value.py): its value is the cell's result.
 function octave_loader ()
   crash_dumps_octave_core (false);
   sigterm_dumps_octave_core (false);
@@ -25,6 +27,7 @@ function octave_loader ()
   channel.status = fopen (getenv ("BACKEND_SESSION_STATUS"), "w");
   channel.figures = 0;
   add_checked_calls (channel.folder);
+  addpath (fullfile (fileparts (mfilename ("fullpath")), "octave_display"));
   report (channel, struct ("status", "ready"));
   serve (channel);
 endfunction
@@ -48,6 +51,14 @@ function serve (channel)
       report (channel, complete_answer (id, text));
       continue;
     endif
+    if (strcmp (parts{2}, "is_complete"))  # does the text end early? (octave_is_complete.m)
+      report (channel, struct ("id", id, "status", "ok", "complete", octave_is_complete (text, channel.folder)));
+      continue;
+    endif
+    if (strcmp (parts{2}, "inspect"))  # help, source or value for Shift-Tab (octave_inspect.m)
+      report (channel, octave_inspect (id, text));
+      continue;
+    endif
     finished = false;
     setenv ("BACKEND_SESSION_REQUEST", parts{1});  # the id a flag must name to interrupt this cell
     unwind_protect
@@ -67,8 +78,24 @@ endfunction
 
 function answer = run_cell (id, text)
   try
-    evalin ("base", text);
-    answer = struct ("id", id, "status", "ok");
+    split = strfind (text, "\n\x1e\n");
+    if (strncmp (text, "\x1e\n", 2))
+      split = -1;  # nothing before the expression
+    endif
+    if (isempty (split))
+      evalin ("base", text);
+      answer = struct ("id", id, "status", "ok");
+    else
+      split = split(end);
+      if (split > 0)
+        evalin ("base", text(1:split - 1));
+      endif
+      shown = value_of (strtrim (text(max (split, 0) + 3:end)));
+      answer = struct ("id", id, "status", "ok");
+      if (! isempty (shown))
+        answer.result = shown;
+      endif
+    endif
   catch err
     if (strcmp (err.identifier, "backend:interrupt"))  # the signal did not arrive in time
       answer = struct ("id", id, "status", "error", "ename", "KeyboardInterrupt",
@@ -129,15 +156,51 @@ function write_function (folder, name, lines)
   fclose (file);
 endfunction
 
+## What Octave would print for a bare expression, as the cell's result: a variable's display (`x = 1`), or
+## `ans = ...` when the expression (run with `;`) set ans; "" when it gives no value (disp, plot). The
+## user's ans is kept when the expression does not set it.
+function shown = value_of (expression)
+  shown = "";
+  if (! isempty (regexp (expression, '^[A-Za-z]\w*$', "once")) && base_has (expression))
+    shown = evalc (sprintf ("evalin ('base', '%s')", expression));
+  else
+    had_ans = base_has ("ans");
+    if (had_ans)
+      previous = evalin ("base", "ans");  # a variable's name: evaluating it does not set ans
+      evalin ("base", "clear ans");
+    endif
+    unwind_protect
+      evalin ("base", [expression ";"]);
+      if (base_has ("ans"))
+        shown = evalc ("evalin ('base', 'ans')");
+      endif
+    unwind_protect_cleanup
+      if (had_ans && ! base_has ("ans"))
+        assignin ("base", "ans", previous);
+      endif
+    end_unwind_protect
+  endif
+  shown = regexprep (shown, '\s+$', '');
+endfunction
+
+## Whether the base workspace has the variable (an expression evalin'd there would set ans: an assignment).
+function found = base_has (name)
+  evalin ("base", sprintf ("__backend_found__ = exist ('%s', 'var') == 1;", name));
+  found = evalin ("base", "__backend_found__");
+  evalin ("base", "clear __backend_found__");
+endfunction
+
 function count = save_figures (channel)
   count = channel.figures;
   handles = get (0, "children");
   for h = sort (handles(:))'
     count += 1;
     try
-      print (h, fullfile (channel.folder, sprintf ("figure-%06d.png", count)), "-dpng");
+      path = fullfile (channel.folder, sprintf ("display-figure-%d.png", count));
+      print (h, path, "-dpng");
+      __backend_display__ ({"text/plain", sprintf("<Figure %d>", count)}, {"image/png", path});
     catch err
-      fprintf (stderr, "[the figure could not be saved: %s]\n", err.message);
+      fprintf (stderr, "[the figure could not be sent: %s]\n", err.message);
     end_try_catch
     close (h);
   endfor

@@ -17,6 +17,9 @@ function __bk_report(array $answer): void
     fflush($__bk_status);
 }
 
+// display_html(), display_png(), ...: rich output on the status channel.
+require __DIR__ . '/php_display.php';
+
 /** A function or class the cell declares that already exists (PHP cannot redeclare them; the
  *  attempt would be a fatal error ending the session). */
 function __bk_redeclared(string $code): ?string
@@ -86,6 +89,9 @@ function __bk_complete(int $id, string $text): void
     __bk_report(['id' => $id, 'status' => 'ok', 'matches' => array_slice($matches, 0, 500), 'token' => $token]);
 }
 
+require __DIR__ . '/php_inspect.php'; // __bk_inspect(): Shift-Tab's answers
+require __DIR__ . '/php_is_complete.php'; // __bk_is_complete(): does the text end early?
+
 set_error_handler(function (int $level, string $message, string $file, int $line): bool {
     if (!(error_reporting() & $level)) {
         return false;
@@ -118,6 +124,21 @@ while (($__bk_line = fgets($__bk_cells)) !== false) {
     $__bk_code = (string)file_get_contents($__bk_request[3]);
     if ($__bk_request[2] === 'complete') {
         __bk_complete($__bk_id, $__bk_code);
+        continue;
+    }
+    if ($__bk_request[2] === 'is_complete') {
+        __bk_report(['id' => $__bk_id, 'status' => 'ok', 'complete' => __bk_is_complete($__bk_code)]);
+        continue;
+    }
+    if ($__bk_request[2] === 'inspect') { // the file holds the name and the detail level, one a line
+        [$__bk_name, $__bk_detail] = array_pad(explode("\n", $__bk_code), 2, '0');
+        try {
+            [$__bk_found, $__bk_text] = __bk_inspect(trim($__bk_name), (int)$__bk_detail);
+        } catch (Throwable $__bk_error) {
+            [$__bk_found, $__bk_text] = [false, ''];
+        }
+        __bk_report(['id' => $__bk_id, 'status' => 'ok', 'found' => $__bk_found, 'text' => $__bk_text]);
+        unset($__bk_name, $__bk_detail, $__bk_found, $__bk_text, $__bk_error);
         continue;
     }
     $__bk_twice = __bk_redeclared($__bk_code);

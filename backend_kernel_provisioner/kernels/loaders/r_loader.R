@@ -11,7 +11,6 @@ local({
   folder <- Sys.getenv("BACKEND_SESSION_DIR")
   cells <- file(Sys.getenv("BACKEND_SESSION_CELLS"), open = "r", blocking = TRUE, raw = TRUE)
   status <- file(Sys.getenv("BACKEND_SESSION_STATUS"), open = "w", blocking = TRUE, raw = TRUE)
-  figures <- 0L
   flag <- file.path(folder, "interrupt")
   current_id <- 0L
 
@@ -49,12 +48,6 @@ local({
   }
   for (name in c("system", "system2")) replace_in_base(name, checking_after(get(name, envir = baseenv())))
 
-  # Plots go to PNG files the kernel publishes as image/png after the cell.
-  options(device = function(...) {
-    figures <<- figures + 1L
-    grDevices::png(file.path(folder, sprintf("figure-%06d.png", figures)), width = 640, height = 480)
-  })
-
   # readline() waits in select() on R's console, which the kernel cannot see as a read of stdin;
   # this one reads the line from stdin directly (a plain read the kernel answers by input_request).
   user_stdin <- file("stdin")
@@ -84,6 +77,7 @@ local({
       parts <- vapply(names(value), function(key) paste0(quote_json(key), ":", encode(value[[key]])), "")
       return(paste0("{", paste(parts, collapse = ","), "}"))
     }
+    if (is.logical(value) && length(value) == 1 && !is.na(value)) return(if (value) "true" else "false")
     if (is.numeric(value) && length(value) == 1) return(format(value))
     if (inherits(value, "AsIs")) {
       return(paste0("[", paste(vapply(as.character(value), quote_json, ""), collapse = ","), "]"))
@@ -98,6 +92,15 @@ local({
     flush(status)
   }
 
+  # display(), data frames as HTML tables, figures in order with the cell's text (r_display.R).
+  source(file.path(dirname(Sys.getenv("R_PROFILE_USER")), "r_display.R"), local = environment())
+  # inspect(): help pages, signatures and values for Shift-Tab (r_inspect.R).
+  source(file.path(dirname(Sys.getenv("R_PROFILE_USER")), "r_inspect.R"), local = environment())
+  # is_complete_status(): does the text end early? (r_is_complete.R)
+  source(file.path(dirname(Sys.getenv("R_PROFILE_USER")), "r_is_complete.R"), local = environment())
+  # The loader is this R's profile only: an R the cell starts (system("Rscript ...")) must not load it too.
+  Sys.unsetenv("R_PROFILE_USER")
+
   error_answer <- function(id, e) {
     call <- conditionCall(e)
     if (is.call(call) && identical(call[[1]], as.name("eval")) && identical(call[[2]], quote(expressions[[i]]))) {
@@ -110,9 +113,7 @@ local({
          traceback = I(strsplit(shown, "\n", fixed = TRUE)[[1]]))
   }
 
-  close_figures <- function() {
-    while (grDevices::dev.cur() > 1) grDevices::dev.off()
-  }
+  close_figures <- function() finish_figures()
 
   run <- function(id, text) {
     current_id <<- id
@@ -127,17 +128,20 @@ local({
       } else {
         result <- NULL
         for (i in seq_along(expressions)) {
+          before_expression(expressions[[i]])
           shown <- withVisible(eval(expressions[[i]], envir = globalenv()))
           if (shown$visible) {
             if (i == length(expressions)) {
               result <- paste(utils::capture.output(print(shown$value)), collapse = "\n")
+              rich <- rich_types(shown$value)
             } else {
-              print(shown$value)
+              show_value(shown$value)
             }
           }
         }
         check_interrupt()  # an interrupt R has not acted on yet still ends the cell as interrupted
-        if (is.null(result)) list(id = id, status = "ok") else list(id = id, status = "ok", result = result)
+        if (is.null(result)) list(id = id, status = "ok")
+        else list(id = id, status = "ok", result = result, data = rich)
       }
     }, interrupt = function(e) interrupted_answer(id), error = function(e) error_answer(id, e))
     suspendInterrupts({
@@ -160,12 +164,14 @@ local({
   # One request; an interrupt escaping it (between a cell's handlers) still gets its answer, so the
   # loop (and the session) never ends on an interrupt.
   serve <- function(line) {
-    parts <- regmatches(line, regexec("^([0-9]+) ([a-z]+) (.*)$", line))[[1]]
+    parts <- regmatches(line, regexec("^([0-9]+) ([a-z_]+) (.*)$", line))[[1]]
     if (length(parts) != 4) return(invisible())
     id <- as.integer(parts[2])
     tryCatch({
       text <- paste(readLines(parts[4], warn = FALSE, encoding = "UTF-8"), collapse = "\n")
       if (parts[3] == "run") run(id, text) else if (parts[3] == "complete") complete(id, text)
+      else if (parts[3] == "inspect") inspect(id, text)
+      else if (parts[3] == "is_complete") report(list(id = id, status = "ok", complete = is_complete_status(text)))
     }, interrupt = function(e) suspendInterrupts(report(interrupted_answer(id))))
   }
 
