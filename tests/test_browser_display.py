@@ -9,7 +9,7 @@ import pytest
 
 from tests.browser_lab import jupyterlab_server
 from tests.helpers import require_programs
-from tests.test_browser_jupyterlab import ARTIFACTS, browser_page  # noqa: F401 (browser_page: a fixture)
+from tests.test_browser_jupyterlab import ARTIFACTS, browser_page, run_cell  # noqa: F401 (browser_page: a fixture)
 
 pytestmark = pytest.mark.kernel  # the notebooks start backend-r and backend-nodejs kernels
 
@@ -17,17 +17,6 @@ R_CELL = 'data.frame(city = c("Oslo", "Lima", "Pune"), degrees = c(4.5, 19.2, 27
 NODE_CELL = ("console.log('before');\n"
              "display.html('<b id=\"backend-shown\" style=\"color: #c00\">rendered by display.html</b>');\n"
              "console.log('after')")
-
-
-def run_cell(page, code: str) -> None:
-    """Type ``code`` into the active cell of the notebook in view and run it (Shift+Enter); as
-    test_browser_jupyterlab's, but with two notebooks open the hidden one has an active cell too."""
-    editor = page.locator(".jp-NotebookPanel:visible .jp-Cell.jp-mod-active .cm-content").first
-    editor.click()
-    page.keyboard.press("Control+a")
-    page.keyboard.press("Delete")
-    editor.fill(code)
-    page.keyboard.press("Shift+Enter")
 
 
 def open_notebook(page, title: str) -> None:

@@ -47,8 +47,9 @@ def browser_page():
 
 
 def run_cell(page, code: str) -> None:
-    """Type ``code`` into the active cell's editor and run it with Shift+Enter."""
-    editor = page.locator(".jp-Notebook .jp-Cell.jp-mod-active .cm-content").first
+    """Type ``code`` into the active cell of the notebook in view and run it with Shift+Enter (with two
+    notebooks open, the hidden one has an active cell too)."""
+    editor = page.locator(".jp-NotebookPanel:visible .jp-Cell.jp-mod-active .cm-content").first
     editor.click()
     page.keyboard.press("Control+a")
     page.keyboard.press("Delete")

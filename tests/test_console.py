@@ -59,13 +59,23 @@ def test_console_runs_a_cell(language: str) -> None:
         assert any("backend_kernel_provisioner.kernels" in cmdline(pid) for pid in started), (
             f"no backend-{language} kernel among the console's processes: {[cmdline(p) for p in started]}"
         )
-        console.sendeof()  # Ctrl-D: "exit" would be code for most kernels
-        if console.expect([pexpect.EOF, r"really want to exit"]) == 1:
-            console.sendline("y")
-            console.expect(pexpect.EOF)
-        console.wait()  # EOF on the terminal can come before the process has exited
+        exit_console(console)
     finally:
         console.close(force=True)
+    assert_exited_with_its_kernel(console, started)
+
+
+def exit_console(console) -> None:
+    """Ctrl-D ("exit" would be code for most kernels), and yes to the question if it asks."""
+    console.sendeof()
+    if console.expect([pexpect.EOF, r"really want to exit"]) == 1:
+        console.send("y\r")
+        console.expect(pexpect.EOF)
+    console.wait()  # EOF on the terminal can come before the process has exited
+
+
+def assert_exited_with_its_kernel(console, started: set[int]) -> None:
+    """The console exited by itself with status 0, and the kernel it started (``started``) went too."""
     assert (console.exitstatus, console.signalstatus) == (0, None), "the console must exit by itself, with status 0"
     deadline = time.monotonic() + 30  # the console asks the kernel to shut down; give it time to go
     while any(pid_alive(pid) for pid in started) and time.monotonic() < deadline:

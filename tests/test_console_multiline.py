@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from tests.helpers import kernel_process_tree, pid_alive, require_programs
-from tests.test_console import cmdline
+from tests.helpers import kernel_process_tree, require_programs
+from tests.test_console import assert_exited_with_its_kernel, exit_console
 
 pytestmark = pytest.mark.kernel  # `jupyter console` starts the kernel it talks to
 
@@ -93,15 +93,7 @@ def test_console_runs_a_typed_block_once(language: str) -> None:
             assert not any("rror" in s for s in shown), f"an error: {shown}"
         started = kernel_process_tree(console.pid) - {console.pid}
         assert "did not respond to an is_complete_request" not in console.before
-        console.sendeof()
-        if console.expect([pexpect.EOF, r"really want to exit"]) == 1:
-            console.send("y\r")
-            console.expect(pexpect.EOF)
-        console.wait()
+        exit_console(console)
     finally:
         console.close(force=True)
-    assert (console.exitstatus, console.signalstatus) == (0, None), "the console must exit by itself, with status 0"
-    deadline = time.monotonic() + 30  # the console asks the kernel to shut down; give it time to go
-    while any(pid_alive(pid) for pid in started) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert [cmdline(pid) for pid in started if pid_alive(pid)] == [], "the kernel outlived its console"
+    assert_exited_with_its_kernel(console, started)

@@ -49,7 +49,8 @@ from pathlib import Path
 from typing import Any
 
 from backend_kernel_provisioner.kernels import displays
-from backend_kernel_provisioner.kernels.process import ChildProcess, _pipe_unread, pump
+from backend_kernel_provisioner.kernels.process import ChildProcess, pump
+from backend_kernel_provisioner.kernels.prompt_order import unread
 
 log = logging.getLogger(__name__)
 
@@ -241,17 +242,7 @@ class InterpreterSession:
             await asyncio.sleep(0)
 
     def _unread(self) -> int:
-        proc = self.child.proc
-        total = 0
-        transport = getattr(proc, "_transport", None)
-        for fd, reader in ((1, proc.stdout), (2, proc.stderr)):
-            total += len(getattr(reader, "_buffer", b""))
-            pipe = transport.get_pipe_transport(fd) if transport is not None else None
-            file = pipe.get_extra_info("pipe") if pipe is not None else None
-            if file is not None:
-                with contextlib.suppress(OSError, ValueError):
-                    total += _pipe_unread(file.fileno())
-        return total
+        return unread(self.child.proc)
 
     async def stop(self, grace: float, announce: bool = False) -> bool:
         """End the interpreter as a script's end would (end of file on the cells channel, or with

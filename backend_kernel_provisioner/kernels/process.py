@@ -12,17 +12,14 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
-import fcntl
 import os
 import platform
 import signal
-import struct
-import termios
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
 from backend_kernel_provisioner.common.childproc import DEVNULL, signal_group, spawn
-from backend_kernel_provisioner.kernels.prompt_order import settle
+from backend_kernel_provisioner.kernels.prompt_order import pipe_unread, settle
 from backend_kernel_provisioner.kernels.terminal import Terminal, write_all
 
 Publish = Callable[[str, str], None]
@@ -226,11 +223,6 @@ def blocked_reading(pids: list[int], target: str | Collection[str]) -> bool:
     return False
 
 
-def _pipe_unread(fd: int) -> int:
-    buf = fcntl.ioctl(fd, termios.FIONREAD, struct.pack("i", 0))
-    return struct.unpack("i", buf)[0]
-
-
 # -- the child ----------------------------------------------------------------------------
 
 
@@ -308,7 +300,7 @@ class ChildProcess:
             return blocked_reading(descendants(self.pid), self.terminal.reading_targets)
         if self._stdin_fd is None or not self.running:
             return False
-        if _pipe_unread(self._stdin_fd) > 0:
+        if pipe_unread(self._stdin_fd) > 0:
             return False
         return blocked_reading(descendants(self.pid), self._stdin_target)
 

@@ -113,7 +113,8 @@ async def flush_stdio(pid: int, read_syscalls: Collection[int], targets: Collect
         threads = [tid for tid in threads if not _flushed(pid, tid, read_syscalls, targets)]
 
 
-def _pipe_unread(fd: int) -> int:
+def pipe_unread(fd: int) -> int:
+    """Bytes waiting in a pipe (FIONREAD); 0 when the pipe is closed."""
     try:
         return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, struct.pack("i", 0)))[0]
     except OSError:
@@ -131,7 +132,7 @@ def unread(proc: asyncio.subprocess.Process) -> int:
         file = pipe.get_extra_info("pipe") if pipe is not None else None
         if file is not None:
             with contextlib.suppress(OSError, ValueError):
-                total += _pipe_unread(file.fileno())
+                total += pipe_unread(file.fileno())
     return total
 
 

@@ -6,15 +6,5 @@
 ## kernel's rich output).
 ## @end deftypefn
 function display_jpeg (image, varargin)
-  if (isa (image, "uint8"))
-    path = [tempname(getenv ("BACKEND_SESSION_DIR"), "display-") ".jpeg"];
-    file = fopen (path, "w");
-    fwrite (file, image, "uint8");
-    fclose (file);
-  elseif (ischar (image) && exist (image, "file"))
-    path = make_absolute_filename (image);
-  else
-    error ("display_jpeg: give the image's bytes (uint8) or the path of an existing file");
-  endif
-  __backend_display__ ({}, {"image/jpeg", path}, varargin{:});
+  __backend_display_image__ ("display_jpeg", "image/jpeg", image, varargin{:});
 endfunction

@@ -6,15 +6,5 @@
 ## kernel's rich output).
 ## @end deftypefn
 function display_png (image, varargin)
-  if (isa (image, "uint8"))
-    path = [tempname(getenv ("BACKEND_SESSION_DIR"), "display-") ".png"];
-    file = fopen (path, "w");
-    fwrite (file, image, "uint8");
-    fclose (file);
-  elseif (ischar (image) && exist (image, "file"))
-    path = make_absolute_filename (image);
-  else
-    error ("display_png: give the image's bytes (uint8) or the path of an existing file");
-  endif
-  __backend_display__ ({}, {"image/png", path}, varargin{:});
+  __backend_display_image__ ("display_png", "image/png", image, varargin{:});
 endfunction
