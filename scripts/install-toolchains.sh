@@ -10,6 +10,7 @@ PACKAGES=(
   lua5.4 php-cli ghc r-base-core octave gnuplot-nox guile-3.0
   chromium espeak-ng sox openssh-server fonts-dejavu-core
   man-db manpages-dev  # inspect (Shift-Tab) in the C and C++ kernels shows the C library's manual pages
+  r-cran-irkernel  # the peer of backend-r in the benchmarks' peer table (benchmarks/peer_setup.py)
   dropbear-bin  # the intrinsic sshd's other server (the runner's); dropbear-bin starts no system service
   # Kernels in containers (tests/podman_host.py, backend_kernel_provisioner/install/image.py): podman with
   # runc (crun refuses this kind of host's cgroup layout), its bridge network (netavark, which needs iptables),
