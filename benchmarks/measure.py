@@ -43,25 +43,32 @@ async def sample(fn: Callable[[], Awaitable[float | None]], repeats: int, unit: 
     return result
 
 
-def tree_rss(pid: int) -> int:
-    """Resident memory of ``pid`` and its descendants, in bytes (from /proc)."""
+def process_tree(pid: int) -> set[int]:
+    """``pid`` and its descendants now (from /proc's parent links)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/stat") as fh:
                     ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
+            except (OSError, ValueError, IndexError):
                 continue
             children.setdefault(ppid, []).append(int(entry))
-    total, todo = 0, [pid]
-    page = os.sysconf("SC_PAGE_SIZE")
+    found, todo = set(), [pid]
     while todo:
         current = todo.pop()
+        found.add(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of ``pid`` and its descendants, in bytes (from /proc)."""
+    total, page = 0, os.sysconf("SC_PAGE_SIZE")
+    for member in process_tree(pid):
         try:
-            with open(f"/proc/{current}/statm") as fh:
+            with open(f"/proc/{member}/statm") as fh:
                 total += int(fh.read().split()[1]) * page
         except OSError:
             continue
-        todo.extend(children.get(current, []))
     return total

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
-from measure import tree_rss
+from measure import process_tree, tree_rss
 from peers import Cells
 
 #: How long a cell may take before the kernel counts as not answering.
@@ -204,24 +204,6 @@ async def _stdin_behaviour(km, kc, cells: Cells) -> str:
     return "no (no input_request; the cell waited)" if not asked else "no (no reply after the answer)"
 
 
-def _descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = set(), [pid]
-    while todo:
-        current = todo.pop()
-        found.add(current)
-        todo.extend(children.get(current, []))
-    return found
-
-
 def _reap(tree: set[int], life: Life) -> None:
     """Kill what is left of a kernel's process tree (a peer's interpreter, a busy program) and count it."""
     for other in tree:
@@ -237,7 +219,7 @@ def _reap(tree: set[int], life: Life) -> None:
 
 def _tree(km) -> set[int]:
     pid = getattr(km.provisioner, "pid", None) if km.provisioner else None
-    return _descendants(pid) if pid else set()
+    return process_tree(pid) if pid else set()
 
 
 async def _shutdown(km, kc, life: Life, *, now: bool) -> None:

@@ -77,7 +77,8 @@ def stale_trees(layout: Layout | None = None) -> list[Cgroup]:
     if layout is None:
         return []
     found: dict[str, Cgroup] = {}
-    for controller, mount in layout.mounts.items():
+    mounts = {mount: controller for controller, mount in layout.mounts.items()}  # v2: one tree, walked once
+    for mount, controller in mounts.items():
         for folder in _owned_dirs(mount):
             match = _OWNED.fullmatch(os.path.basename(folder))
             if match and not leftovers.owner_alive(int(match[1]), int(match[2])):

@@ -223,16 +223,11 @@ class Launcher:
     async def _tell_death(self, pid: int | None, code: int) -> None:
         """A kernel that died by itself (out of memory, a crash): the log, an ``oom`` event for the agent,
         and the next start's first cell, as the local provisioner does."""
-        oom = await asyncio.to_thread(self.limits.out_of_memory)
-        vanished = await asyncio.to_thread(self.monitor.report_vanished) if self.monitor is not None and oom else []
-        message = await asyncio.to_thread(self.limits.describe_death, pid, code, vanished)
-        self.log.error("%s", message)
-        self._previous_death = message
-        if oom and self.channel is not None:
-            usage = await asyncio.to_thread(self.limits.usage)
-            self.channel.publish({"type": "oom", "event": "oom", "key": "kernel:oom",
-                                  "kernel_id": self.options.kernel_id, "message": message, **usage,
-                                  "processes": vanished[:5]})
+        death = await self.limits.report_death(pid, code, self.monitor, self.options.kernel_id)
+        self.log.error("%s", death.message)
+        self._previous_death = death.message
+        if death.oom_event is not None and self.channel is not None:
+            self.channel.publish(death.oom_event)
 
     async def kill_kernel(self) -> int | None:
         return await self._stop_kernel(0.0)

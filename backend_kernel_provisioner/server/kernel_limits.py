@@ -17,16 +17,30 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from backend_kernel_provisioner.common.cgroups import CGROUP_ENV, Cgroup, join_in_child
 from backend_kernel_provisioner.common.childproc import describe_exit
 from backend_kernel_provisioner.common.kernel_cgroups import KernelCgroups
+from backend_kernel_provisioner.common.offload import in_worker
 from backend_kernel_provisioner.common.resource_limits import Limits, format_bytes
+from backend_kernel_provisioner.server.process_monitor import ProcessMonitor
 from backend_kernel_provisioner.server.traits import BackendProvisionerTraits
 
 #: How many of the biggest vanished processes an out-of-memory message names.
 NAMED_PROCESSES = 3
+
+
+@dataclass(frozen=True)
+class DeathReport:
+    """A death of the kernel's own: the user's message, whether it was out of memory, the launch's counters,
+    and the runner's ``oom`` event (None for other deaths)."""
+
+    message: str
+    oom: bool
+    usage: dict[str, Any]
+    oom_event: dict[str, Any] | None
 
 
 class KernelLimits:
@@ -84,11 +98,24 @@ class KernelLimits:
         """Whether the OOM killer struck in this launch's cgroup (the leaf is the launch's own)."""
         return self.cgroup is not None and self.cgroup.oom_kills() > 0
 
-    def describe_death(self, pid: int | None, returncode: int, vanished: list[dict[str, Any]]) -> str:
+    async def report_death(self, pid: int | None, returncode: int, monitor: ProcessMonitor | None,
+                           kernel_id: str) -> DeathReport:
+        """What to tell of a launch's kernel that ended by itself; the local provisioner and a remote kernel's
+        launcher tell it the same way (the process monitor is asked only after an OOM kill: it logs)."""
+        oom = await in_worker(self.out_of_memory)
+        vanished = await in_worker(monitor.report_vanished) if monitor is not None and oom else []
+        message = await in_worker(self.describe_death, pid, returncode, vanished, oom)
+        usage = await in_worker(self.usage)
+        # the runner's event for a kernel killed for memory
+        event = ({"type": "oom", "event": "oom", "key": "kernel:oom", "kernel_id": kernel_id, "message": message,
+                  **usage, "processes": vanished[:5]} if oom else None)
+        return DeathReport(message, oom, usage, event)
+
+    def describe_death(self, pid: int | None, returncode: int, vanished: list[dict[str, Any]], oom: bool) -> str:
         """How the launch's kernel ended by itself, for the user (``vanished``: the process monitor's report)."""
         who = f"The kernel (pid {pid})" if pid else "The kernel"
         cgroup = self.cgroup
-        if cgroup is not None and self.out_of_memory():
+        if cgroup is not None and oom:
             limit = cgroup.memory_limit()
             text = (f"{who} was killed: out of memory — limit {format_bytes(limit) if limit else 'none (the machine)'}"
                     f", peak {format_bytes(cgroup.memory_peak())}")

@@ -191,20 +191,14 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
     async def _tell_death(self, code: int) -> None:
         """Out of memory (or another death) to the log, the agent's events, the server's event logger, and
         the kernel's next launch, which shows it on its first cell."""
-        monitor, oom = self.process_monitor, await in_worker(self.limits.out_of_memory)
-        vanished = await in_worker(monitor.report_vanished) if monitor is not None and oom else []
-        message = await in_worker(self.limits.describe_death, self.pid, code, vanished)
-        self.log.error("kernel %s: %s", self.kernel_id, message)
-        self._previous_death = message
-        usage = await in_worker(self.limits.usage)
-        if oom:  # the runner's event for a kernel killed for memory
-            self.sidecar.manager.bus.publish({
-                "type": "oom", "event": "oom", "key": "kernel:oom", "kernel_id": str(self.kernel_id),
-                "message": message, **usage, "processes": vanished[:5],
-            })
+        death = await self.limits.report_death(self.pid, code, self.process_monitor, str(self.kernel_id))
+        self.log.error("kernel %s: %s", self.kernel_id, death.message)
+        self._previous_death = death.message
+        if death.oom_event is not None:
+            self.sidecar.manager.bus.publish(death.oom_event)
         emit_kernel_death(self.parent, {
-            "kernel_id": str(self.kernel_id), "reason": "oom" if oom else "died", "msg": message,
-            "memory_limit": usage.get("memory_limit"), "memory_peak": usage.get("memory_peak"),
+            "kernel_id": str(self.kernel_id), "reason": "oom" if death.oom else "died", "msg": death.message,
+            "memory_limit": death.usage.get("memory_limit"), "memory_peak": death.usage.get("memory_peak"),
         }, self.log)
 
     # -- nothing of a launch outlives it -----------------------------------------------------
