@@ -40,6 +40,7 @@ from backend_kernel_provisioner.kernels.process import (
     OutputRelay,
     ProgramNotFound,
     ProgramResult,
+    cell_death_signal,
     run_child,
 )
 
@@ -279,15 +280,13 @@ class BackendKernel(CellHistory, ShutdownWithoutFlushRace, IntrospectBesideCell,
 
     async def run_program(self, argv: list[str], *, cwd: str | None = None, env: dict[str, str] | None = None,
                           stdin: bool | None = None, publish: Any = None) -> ProgramResult:
-        """Run a program as the cell's child: output streamed, stdin served, interruptible.
-
-        ``stdin`` defaults to whether the cell allows stdin; ``publish(name, text)``
-        replaces streaming (used to capture compiler output). Raises ProgramNotFound.
-        """
+        """Run a program as the cell's child: output streamed, stdin served, interruptible. ``stdin`` defaults
+        to whether the cell allows stdin; ``publish(name, text)`` replaces streaming (compiler output)."""
         if self.interrupted:
             return ProgramResult(-signal.SIGINT)
         allow = self._allow_stdin if stdin is None else stdin
-        child = await ChildProcess.start(argv, cwd=cwd or os.getcwd(), env=env or self.child_env(), stdin=allow)
+        child = await ChildProcess.start(argv, cwd=cwd or os.getcwd(), env=env or self.child_env(), stdin=allow,
+                                         death_signal=cell_death_signal())
         self.current_child = child
         self.resources.program_started(argv[0], child)
         relay = OutputRelay(publish or self.stream, limit=self.output_limit)

@@ -13,24 +13,22 @@ import asyncio
 import codecs
 import contextlib
 import os
-import platform
 import signal
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
+from backend_kernel_provisioner.common.cgroups import CGROUP_ENV
 from backend_kernel_provisioner.common.childproc import DEVNULL, signal_group, spawn
+from backend_kernel_provisioner.common.leftovers import LAUNCH_ENV
+from backend_kernel_provisioner.kernels.blocked_reads import READ_SYSCALLS, blocked_reading, descendants
+from backend_kernel_provisioner.kernels.discard import discard_rest
 from backend_kernel_provisioner.kernels.prompt_order import pipe_unread, settle
 from backend_kernel_provisioner.kernels.terminal import Terminal, write_all
 
 Publish = Callable[[str, str], None]
 AskInput = Callable[[str, bool], Awaitable["str | None"]]
 
-# Syscall numbers (they differ per architecture): reads on a fd, and event waits.
-_SYSCALLS = {
-    "x86_64": {"read": {0, 17, 19, 295, 327}, "epoll": {232, 281, 441}},
-    "aarch64": {"read": {63, 65, 67, 69, 286}, "epoll": {22, 441}},
-}
-_ARCH = _SYSCALLS.get(platform.machine(), _SYSCALLS["x86_64"])
 
 
 class ProgramNotFound(Exception):
@@ -128,102 +126,26 @@ class OutputRelay:
         self.flush()
 
 
-async def pump(reader: asyncio.StreamReader | None, name: str, relay: OutputRelay) -> None:
-    """Copy one pipe into the relay until end of file."""
+async def pump(reader: asyncio.StreamReader | None, name: str, relay: OutputRelay,
+               pipe: asyncio.ReadTransport | None = None) -> None:
+    """Copy one pipe into the relay until end of file; with ``pipe`` (its transport), what comes after the
+    relay cut the output is discarded inside the kernel (discard.py)."""
     if reader is None:
         return
     while chunk := await reader.read(65536):
         relay.feed(name, chunk)
-
-
-# -- process tree ------------------------------------------------------------------------
-
-
-def _thread_files(pid: int, name: str) -> list[str]:
-    """The text of ``/proc/PID/task/*/NAME`` for every thread of ``pid`` that still exists."""
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return []
-    texts = []
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/{name}") as fh:
-                texts.append(fh.read())
-        except OSError:
-            continue
-    return texts
-
-
-def descendants(pid: int) -> list[int]:
-    """``pid`` and every process below it, parents first (from /proc/*/task/*/children)."""
-    seen: list[int] = []
-    todo = [pid]
-    while todo:
-        current = todo.pop(0)
-        if current in seen:
-            continue
-        seen.append(current)
-        for children in _thread_files(current, "children"):
-            todo.extend(int(p) for p in children.split())
-    return seen
-
-
-def _fd_target(pid: int, fd: int) -> str:
-    try:
-        return os.readlink(f"/proc/{pid}/fd/{fd}")
-    except OSError:
-        return ""
-
-
-_EPOLLIN = 0x1
-
-
-def _epoll_watches(pid: int, epfd: int) -> list[int]:
-    """Fds the epoll ``epfd`` currently watches for input (``tfd: N events: HEX ...`` lines).
-
-    An entry without EPOLLIN (a one-shot registration that already fired, as GHC's
-    and libuv's event loops leave behind) is not a read in progress.
-    """
-    watched = []
-    try:
-        with open(f"/proc/{pid}/fdinfo/{epfd}") as fh:
-            for line in fh:
-                if not line.startswith("tfd:"):
-                    continue
-                fields = line.split()
-                events = int(fields[fields.index("events:") + 1], 16) if "events:" in fields else _EPOLLIN
-                if events & _EPOLLIN:
-                    watched.append(int(fields[1]))
-    except (OSError, ValueError, IndexError):
-        return []
-    return watched
-
-
-def blocked_reading(pids: list[int], target: str | Collection[str]) -> bool:
-    """True when a thread of ``pids`` sleeps reading (or epoll-waiting on) the file ``target`` (or one of them).
-
-    ``target`` is what /proc/PID/fd/N links to, e.g. ``pipe:[1234]`` or ``/dev/pts/3``. A thread in
-    ``read(fd)`` shows ``0 0x<fd> ...`` in /proc/PID/task/TID/syscall; an event
-    loop (libuv, Go's netpoller) sleeps in epoll_wait with the fd in the epoll's fdinfo.
-    """
-    targets = {target} if isinstance(target, str) else set(target)
-    for pid in pids:
-        for syscall in _thread_files(pid, "syscall"):
-            fields = syscall.split()
-            if len(fields) < 2 or not fields[0].isdigit():
-                continue  # "running" or "-1 ..." (not in a syscall)
-            number, first_arg = int(fields[0]), int(fields[1], 16)
-            if number in _ARCH["read"] and _fd_target(pid, first_arg) in targets:
-                return True
-            if number in _ARCH["epoll"] and any(
-                _fd_target(pid, fd) in targets for fd in _epoll_watches(pid, first_arg)
-            ):
-                return True
-    return False
+        if pipe is not None and relay.truncated:
+            await discard_rest(pipe)
+            return
 
 
 # -- the child ----------------------------------------------------------------------------
+
+
+def cell_death_signal() -> int | None:
+    """What a cell's program gets when the kernel dies: nothing when the launch is tracked (its cgroup and
+    marked processes are killed then; see common/childproc.py for why that is faster), else SIGKILL."""
+    return None if os.environ.get(CGROUP_ENV) or os.environ.get(LAUNCH_ENV) else signal.SIGKILL
 
 
 class ChildProcess:
@@ -239,8 +161,10 @@ class ChildProcess:
 
     @classmethod
     async def start(cls, argv: list[str], *, cwd: str | None = None, env: dict[str, str] | None = None,
-                    stdin: bool = False, terminal: tuple[int, int] | None = None) -> ChildProcess:
-        """Start ``argv``; with ``stdin`` False it reads end-of-file at once; ``terminal``: on a pty (rows, cols)."""
+                    stdin: bool = False, terminal: tuple[int, int] | None = None,
+                    death_signal: int | None = signal.SIGKILL) -> ChildProcess:
+        """Start ``argv``; with ``stdin`` False it reads end-of-file at once; ``terminal``: on a pty (rows, cols);
+        ``death_signal``: what it gets when the kernel dies (None: left to the launch's cgroup, and faster)."""
         if terminal is not None:
             term = Terminal(*terminal)
             try:
@@ -252,7 +176,8 @@ class ChildProcess:
             read_fd, write_fd = os.pipe()
             os.set_blocking(write_fd, False)
         try:
-            proc = await spawn(argv, cwd=cwd, env=env, stdin=read_fd if read_fd is not None else DEVNULL)
+            proc = await spawn(argv, cwd=cwd, env=env, stdin=read_fd if read_fd is not None else DEVNULL,
+                               death_signal=death_signal)
         except FileNotFoundError as exc:
             if write_fd is not None:
                 os.close(write_fd)
@@ -339,7 +264,7 @@ async def serve_stdin(child: ChildProcess, ask: AskInput, relay: OutputRelay | N
         if not child.waiting_for_input():
             continue
         if relay is not None:  # what the program wrote before it asked comes first (prompt_order.py)
-            await settle(child.pid, child.proc, _ARCH["read"], child._stdin_target)
+            await settle(child.pid, child.proc, READ_SYSCALLS, child._stdin_target)
             relay.flush()
         answer = await ask("", False)
         if answer is None:
@@ -368,8 +293,9 @@ class ProgramResult:
 async def run_child(child: ChildProcess, relay: OutputRelay, ask: AskInput | None = None,
                     drain_timeout: float = 1.0) -> ProgramResult:
     """Relay the child's output (and serve its stdin) until it exits; then clean up its tree."""
-    pumps = [asyncio.ensure_future(pump(child.proc.stdout, "stdout", relay)),
-             asyncio.ensure_future(pump(child.proc.stderr, "stderr", relay))]
+    transport: Any = getattr(child.proc, "_transport", None)  # asyncio keeps the pipes' transports private
+    pumps = [asyncio.ensure_future(pump(reader, name, relay, transport and transport.get_pipe_transport(fd)))
+             for fd, name, reader in ((1, "stdout", child.proc.stdout), (2, "stderr", child.proc.stderr))]
     stdin_task = asyncio.ensure_future(serve_stdin(child, ask, relay)) if ask else None
     try:
         returncode = await child.proc.wait()

@@ -23,9 +23,10 @@ from traitlets import Float, Unicode
 
 from backend_kernel_provisioner.kernels import completion_rank, displays, syntax
 from backend_kernel_provisioner.kernels.base import BackendKernel, CellResult
+from backend_kernel_provisioner.kernels.blocked_reads import descendants
 from backend_kernel_provisioner.kernels.inspection import SessionInspection
 from backend_kernel_provisioner.kernels.interpreter import InterpreterSession, SessionEnded, SessionStartError
-from backend_kernel_provisioner.kernels.process import ChildProcess, OutputRelay, ProgramNotFound, descendants
+from backend_kernel_provisioner.kernels.process import ChildProcess, OutputRelay, ProgramNotFound
 from backend_kernel_provisioner.kernels.terminal import DEFAULT_SIZE
 
 LOADERS_DIR = Path(__file__).with_name("loaders")
@@ -59,6 +60,10 @@ class SessionKernel(SessionInspection, BackendKernel):
     loader_reopens_cells: ClassVar[bool] = False
     #: The interpreter runs on a pseudo-terminal (stdin and stdout; see terminal.py) of ``terminal_size()``.
     use_pty: ClassVar[bool] = False
+    #: Seconds after an interrupt before a read of stdin still blocked is given a line: an interpreter
+    #: that aborts the read itself does so within microseconds of the signal, and one whose read
+    #: restarts (R, Octave, Lua, PHP) only sees the interrupt once the read returns.
+    stdin_wake_delay: ClassVar[float] = 0.03
 
     interpreter_path = Unicode(
         "", config=True,
@@ -251,7 +256,7 @@ class SessionKernel(SessionInspection, BackendKernel):
             return
         self.interrupt_session(session.child)
         serial = self._cell_serial
-        self._loop.call_later(0.3, self._wake_reader, session, serial)
+        self._loop.call_later(self.stdin_wake_delay, self._wake_reader, session, serial)
         self._loop.call_later(self.session_interrupt_grace, self._kill_stuck, session, serial)
 
     def _wake_reader(self, session: InterpreterSession, serial: int) -> None:

@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from backend_kernel_provisioner.common.cgroups import CGROUP_ENV, Cgroup, join_in_child
+from backend_kernel_provisioner.common.cgroups import CGROUP_ENV, Cgroup, joining_argv
 from backend_kernel_provisioner.common.childproc import describe_exit
 from backend_kernel_provisioner.common.kernel_cgroups import KernelCgroups
 from backend_kernel_provisioner.common.offload import in_worker
@@ -87,12 +87,11 @@ class KernelLimits:
             env["CPU_LIMIT"] = f"{self.limits.cpu:g}"
         return env
 
-    def popen_options(self) -> dict[str, Any]:
-        """``preexec_fn`` for the kernel's Popen: it joins its cgroup before exec, so nothing escapes it."""
+    def command(self, argv: list[str]) -> list[str]:
+        """The kernel's command line, joining its cgroup before it starts, so nothing escapes it."""
         if self.cgroup is None:
-            return {}
-        procs = self.cgroup.procs_files
-        return {"preexec_fn": lambda: join_in_child(procs)}
+            return list(argv)
+        return joining_argv(self.cgroup.procs_files, argv)
 
     def out_of_memory(self) -> bool:
         """Whether the OOM killer struck in this launch's cgroup (the leaf is the launch's own)."""

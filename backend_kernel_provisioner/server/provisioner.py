@@ -96,7 +96,8 @@ class BackendKernelProvisioner(BackendProvisionerTraits, LocalProvisioner):  # t
         self._call_env = {k: v for k, v in call_env.items() if os.environ.get(k) != v}
         self._control_env = await self.sidecar.control_env()
         kwargs["env"] = dict(os.environ)  # the base class adds the kernelspec's env, then calls _finalize_env
-        return {**await super().pre_launch(**kwargs), **self.limits.popen_options()}
+        options = await super().pre_launch(**kwargs)
+        return {**options, "cmd": self.limits.command(options["cmd"])}
 
     def _finalize_env(self, env: dict[str, str]) -> None:
         """The one final environment, later wins: the server's < the kernelspec's ``env`` <
