@@ -23,8 +23,8 @@ saves 5-7 ms per program in a kernel-sized process (SIGPIPE is restored by
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import fcntl
+import functools
 import os
 import signal
 import termios
@@ -39,12 +39,20 @@ GROUP_DEATH_WAIT = 1.0
 #: What a shell reports when the program to run does not exist.
 MISSING_PROGRAM_EXIT_CODE = 127
 
-_LIBC = ctypes.CDLL(None, use_errno=True)
 _PR_SET_PDEATHSIG = 1
 
 PIPE = asyncio.subprocess.PIPE
 STDOUT = asyncio.subprocess.STDOUT
 DEVNULL = asyncio.subprocess.DEVNULL
+
+
+@functools.lru_cache(maxsize=1)
+def _libc() -> Any:
+    """libc for prctl, loaded in the parent on first use (never between fork and exec; ctypes costs
+    milliseconds to import, which every kernel's start would pay)."""
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def child_setup(death_signal: int | None = signal.SIGKILL, controlling_terminal: bool = False,
@@ -60,7 +68,7 @@ def child_setup(death_signal: int | None = signal.SIGKILL, controlling_terminal:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if death_signal is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, death_signal, 0, 0, 0)
+        _libc().prctl(_PR_SET_PDEATHSIG, death_signal, 0, 0, 0)
     if controlling_terminal:
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
@@ -82,6 +90,8 @@ async def spawn(
     procs = cgroup.procs_files if cgroup is not None else None
     needs_callback = (death_signal is not None or controlling_terminal or procs
                       or signal.getsignal(signal.SIGINT) == signal.SIG_IGN)  # exec keeps an ignored signal
+    if death_signal is not None:
+        _libc()  # loaded here: the callback runs in the child
     return await asyncio.create_subprocess_exec(
         *argv,
         cwd=cwd or None,

@@ -163,9 +163,11 @@ class ProcessMonitor:
             task._log_destroy_pending = False  # type: ignore[attr-defined]
 
     async def _run(self) -> None:
+        # The first snapshot comes one interval in: at a kernel's start there is nothing of its own to
+        # see yet, and a /proc walk then would compete with the kernel's start for the CPU.
         while True:
-            await asyncio.to_thread(self.snapshot)
             await asyncio.sleep(self.interval)
+            await asyncio.to_thread(self.snapshot)
 
     def descendants(self, pid: int, start_time: float | None = None) -> list[int]:
         """Remembered descendants of ``pid`` (started at ``start_time``) that still run (same pid *and* start time).

@@ -21,13 +21,15 @@ import queue
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic import no_var_expand
 
 from backend_kernel_provisioner.common.childproc import INTERRUPTED_EXIT_CODE
 from backend_kernel_provisioner.kernels import batch
-from backend_kernel_provisioner.kernels.process import ChildProcess, OutputRelay, run_child
+
+if TYPE_CHECKING:
+    from backend_kernel_provisioner.kernels.process import ChildProcess
 
 Publish = Callable[[str, str], None]
 Ask = Callable[[], "str | None"]
@@ -100,6 +102,8 @@ def run_command(command: str, *, cwd: str, env: dict[str, str], publish: Publish
 
     async def main() -> int:
         running.loop = asyncio.get_running_loop()
+        from backend_kernel_provisioner.kernels.process import ChildProcess, OutputRelay, run_child  # on first use
+
         running.child = await ChildProcess.start(["/bin/sh", "-c", command], cwd=cwd, env=env,
                                                  stdin=ask is not None)
         relay = OutputRelay(lambda name, text: events.put(("output", name, text)))

@@ -17,6 +17,7 @@ from typing import Any
 
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
+from tornado.ioloop import IOLoop
 
 from backend_kernel_provisioner.common.childproc import INTERRUPTED_EXIT_CODE
 from backend_kernel_provisioner.kernels.ipykernel_private import (
@@ -118,11 +119,19 @@ class BackendPythonKernelApp(IPKernelApp):
         if EXTENSION not in self.extensions:
             self.extensions = [*self.extensions, EXTENSION]
         super().init_kernel()
-        warm_traceback_renderer()
+
+    def start(self) -> None:
+        IOLoop.current().call_later(WARM_DELAY, warm_traceback_renderer)  # the loop super().start() runs
+        super().start()
+
+
+#: Seconds after the kernel starts before the traceback renderer is warmed: after the frontend's
+#: kernel_info and a first cell, which the warming would otherwise slow (it holds the GIL ~25 ms).
+WARM_DELAY = 1.0
 
 
 def warm_traceback_renderer() -> None:
-    """Pay now, in the background, what IPython's first traceback costs: importing stack_data,
+    """Pay early, in the background, what IPython's first traceback costs: importing stack_data,
     compiling pygments' Python lexer (stack_data makes a lexer subclass per traceback, whose regexes
     then come from ``re``'s cache) and inspect's file-to-module map. Otherwise the first interrupt
     (or error) of a session waits for it: about 80 ms idle, several times that on a busy machine."""
