@@ -13,6 +13,7 @@ import inspect
 import logging
 import sys
 import threading
+import time
 from typing import Any
 
 from ipykernel.ipkernel import IPythonKernel
@@ -54,8 +55,15 @@ class BackendPythonKernel(ShutdownWithoutFlushRace, IntrospectOnShellThread, Abo
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.resources = ResourceWatch.from_env()
+        self.last_busy = time.monotonic()  # when the latest cell ended (or the kernel started)
 
     async def do_execute(self, code: str, silent: bool, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return await self._execute_with_exit_code(code, silent, *args, **kwargs)
+        finally:
+            self.last_busy = time.monotonic()
+
+    async def _execute_with_exit_code(self, code: str, silent: bool, *args: Any, **kwargs: Any) -> dict[str, Any]:
         assert self.shell is not None, "the shell exists once the kernel runs"
         self.shell.last_execution_result = None
         self.resources.cell_started(None if silent else _write_stream)
@@ -121,13 +129,20 @@ class BackendPythonKernelApp(IPKernelApp):
         super().init_kernel()
 
     def start(self) -> None:
-        IOLoop.current().call_later(WARM_DELAY, warm_traceback_renderer)  # the loop super().start() runs
+        IOLoop.current().call_later(WARM_DELAY, self._warm_when_idle)  # the loop super().start() runs
         super().start()
 
+    def _warm_when_idle(self) -> None:
+        idle = time.monotonic() - getattr(self.kernel, "last_busy", 0.0)
+        if idle < WARM_DELAY:  # a cell just ended: others may follow at once (a long cell does not matter)
+            IOLoop.current().call_later(WARM_DELAY, self._warm_when_idle)
+            return
+        warm_traceback_renderer()
 
-#: Seconds after the kernel starts before the traceback renderer is warmed: after the frontend's
-#: kernel_info and a first cell, which the warming would otherwise slow (it holds the GIL ~25 ms).
-WARM_DELAY = 1.0
+
+#: Seconds without a cell before the traceback renderer is warmed: not during the kernel's start or
+#: cells, which the warming would slow (it holds the GIL about 25 ms).
+WARM_DELAY = 0.5
 
 
 def warm_traceback_renderer() -> None:
