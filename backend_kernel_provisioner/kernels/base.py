@@ -32,6 +32,7 @@ from backend_kernel_provisioner.kernels.history import CellHistory
 from backend_kernel_provisioner.kernels.ipykernel_private import (
     AbortQueuedBeforeReply,
     IntrospectBesideCell,
+    ReplyWithoutIdleFlush,
     ShutdownWithoutFlushRace,
     shell_ident,
 )
@@ -99,7 +100,8 @@ def apply_kernel_options(obj: Any, raw: str | None) -> None:
             obj.log.warning("kernel option %r has a bad value: %s", key, exc)
 
 
-class BackendKernel(CellHistory, ShutdownWithoutFlushRace, IntrospectBesideCell, AbortQueuedBeforeReply, Kernel):
+class BackendKernel(CellHistory, ReplyWithoutIdleFlush, ShutdownWithoutFlushRace, IntrospectBesideCell,
+                    AbortQueuedBeforeReply, Kernel):
     """Base of our own kernels. Subclasses set the class attributes and implement execute_code."""
 
     implementation = "backend-kernel-provisioner"
