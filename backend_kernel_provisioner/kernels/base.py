@@ -207,16 +207,16 @@ class BackendKernel(CellHistory, ReplyWithoutIdleFlush, ShutdownWithoutFlushRace
     def start(self) -> None:
         super().start()
         self._loop = asyncio.get_event_loop()
-        signal.signal(signal.SIGINT, self._on_sigint)
+        self._loop.add_signal_handler(signal.SIGINT, self._on_sigint)  # the loop's wakeup fd: no wait for an event
 
     def pre_handler_hook(self) -> None:
         """Keep our SIGINT handler (ipykernel's would raise KeyboardInterrupt into the loop); post too."""
 
     post_handler_hook = pre_handler_hook
 
-    def _on_sigint(self, signum: int, frame: Any) -> None:
+    def _on_sigint(self) -> None:
         if self._cell_running:
-            self._loop.call_soon_threadsafe(self.interrupt_cell)
+            self.interrupt_cell()
 
     def interrupt_cell(self) -> None:
         """Stop the running cell: SIGINT to the child's group, SIGKILL to its tree after the grace.
