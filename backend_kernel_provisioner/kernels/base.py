@@ -3,9 +3,8 @@
 A language recipe subclasses :class:`BackendKernel` (directly for a long-lived interpreter, or through
 ``compiled.CompiledKernel``) and implements :meth:`BackendKernel.execute_code`. Everything protocol-related
 lives here: magics, streaming, ``input_request``, interrupts (both interrupt modes end up as SIGINT to this
-process, which forwards it to the running child), exactly one reply per execute with an ``exit_code``,
-``kernel_info``, completion, ``is_complete``, clean shutdown, and what the kernel's resource limits did to a
-cell (told in the cell: :mod:`.resource_report`).
+process, which forwards it to the running child), one reply per execute with an ``exit_code``, ``kernel_info``,
+completion, ``is_complete``, clean shutdown, what the kernel's limits did to a cell (:mod:`.resource_report`).
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ from backend_kernel_provisioner.kernels.history import CellHistory
 from backend_kernel_provisioner.kernels.ipykernel_private import (
     AbortQueuedBeforeReply,
     IntrospectBesideCell,
+    KernelInfoWithoutDebugger,
     ReplyWithoutIdleFlush,
     ShutdownWithoutFlushRace,
     shell_ident,
@@ -100,8 +100,8 @@ def apply_kernel_options(obj: Any, raw: str | None) -> None:
             obj.log.warning("kernel option %r has a bad value: %s", key, exc)
 
 
-class BackendKernel(CellHistory, ReplyWithoutIdleFlush, ShutdownWithoutFlushRace, IntrospectBesideCell,
-                    AbortQueuedBeforeReply, Kernel):
+class BackendKernel(CellHistory, ReplyWithoutIdleFlush, KernelInfoWithoutDebugger, ShutdownWithoutFlushRace,
+                    IntrospectBesideCell, AbortQueuedBeforeReply, Kernel):
     """Base of our own kernels. Subclasses set the class attributes and implement execute_code."""
 
     implementation = "backend-kernel-provisioner"

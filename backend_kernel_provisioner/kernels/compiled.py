@@ -14,6 +14,7 @@ from typing import Any, ClassVar, TypeVar
 
 from traitlets import Int, Unicode, default
 
+from backend_kernel_provisioner.kernels import toolchain_versions
 from backend_kernel_provisioner.kernels.base import BackendKernel, CellResult
 from backend_kernel_provisioner.kernels.cache import BuildCache, cache_key
 from backend_kernel_provisioner.kernels.inspection import CompiledInspection
@@ -89,9 +90,13 @@ class CompiledKernel(CompiledInspection, BackendKernel):
         compiler = self.which(self.compiler)
         if compiler is None:
             return ""
-        done = subprocess.run(self.version_argv(compiler), capture_output=True, text=True, timeout=30,
-                              env=self.child_env())
-        return self.parse_version((done.stdout + done.stderr).strip().splitlines()[0])
+        argv = self.version_argv(compiler)
+
+        def ask() -> str:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=self.child_env())
+            return self.parse_version((done.stdout + done.stderr).strip().splitlines()[0])
+
+        return toolchain_versions.remembered(compiler, argv[1:], ask)
 
     async def execute_code(self, code: str) -> CellResult:
         compiler = self.which(self.compiler)

@@ -19,6 +19,9 @@ one module, tested through real kernels, means an upgrade breaks one file.
   cell and every interrupt. Our kernels publish a cell's output themselves
   (already queued on the IOPub thread, in order), so an empty stream is not
   flushed and there is no sleep.
+* :class:`KernelInfoWithoutDebugger` — ipykernel's ``kernel_info`` imports
+  debugpy (about 50 ms, on the way to every frontend's first answer) to
+  advertise a debugger, which our own kernels do not have.
 * :class:`ShutdownWithoutFlushRace` — an exit that does not wait: after a
   control request, ipykernel flushes ``sys.stdout`` and publishes the control
   channel's ``idle`` status from the control thread while the main thread,
@@ -37,6 +40,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ipykernel._version import kernel_protocol_version
 from ipykernel.iostream import OutStream
 
 #: Requests that only read the kernel's state: answered beside a running cell.
@@ -67,6 +71,23 @@ class AbortQueuedBeforeReply:
             self._abort_done_for_reply = False
             return
         super()._abort_queues(subshell_id)  # type: ignore[misc]
+
+
+class KernelInfoWithoutDebugger:
+    """Mixin for an ipykernel ``Kernel`` without a debugger: see the module's docstring."""
+
+    @property
+    def kernel_info(self) -> dict[str, Any]:
+        features = ["kernel subshells"] if self._supports_kernel_subshells else []  # type: ignore[attr-defined]
+        return {
+            "protocol_version": kernel_protocol_version,
+            "implementation": self.implementation,  # type: ignore[attr-defined]
+            "implementation_version": self.implementation_version,  # type: ignore[attr-defined]
+            "language_info": self.language_info,  # type: ignore[attr-defined]
+            "banner": self.banner,  # type: ignore[attr-defined]
+            "help_links": self.help_links,  # type: ignore[attr-defined]
+            "supported_features": features,
+        }
 
 
 def _flush_if_written(stream: Any, flush: Callable[[], None]) -> None:

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from traitlets import Float, Unicode
 
-from backend_kernel_provisioner.kernels import completion_rank, displays, syntax
+from backend_kernel_provisioner.kernels import completion_rank, displays, syntax, toolchain_versions
 from backend_kernel_provisioner.kernels.base import BackendKernel, CellResult
 from backend_kernel_provisioner.kernels.blocked_reads import descendants
 from backend_kernel_provisioner.kernels.inspection import SessionInspection
@@ -126,10 +126,14 @@ class SessionKernel(SessionInspection, BackendKernel):
         if program is None:
             return ""
         version_args = self.version_args or (self.spec.version_args if self.spec else ("--version",))
-        done = subprocess.run([program, *version_args], capture_output=True, text=True, timeout=30,
-                              env=self.child_env())
-        match = re.search(r"\d+\.\d+(?:\.\d+)?", done.stdout + done.stderr)
-        return match.group(0) if match else ""
+
+        def ask() -> str:
+            done = subprocess.run([program, *version_args], capture_output=True, text=True, timeout=30,
+                                  env=self.child_env())
+            match = re.search(r"\d+\.\d+(?:\.\d+)?", done.stdout + done.stderr)
+            return match.group(0) if match else ""
+
+        return toolchain_versions.remembered(program, version_args, ask)
 
     async def start_session(self) -> InterpreterSession:
         """A running session, started (or restarted, with a notice) when needed."""

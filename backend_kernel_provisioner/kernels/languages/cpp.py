@@ -1,4 +1,4 @@
-"""C++: ``g++ -Wall main.cpp -o main -lrt -lm -lpthread -ldl``, then ``./main``."""
+"""C++: ``g++ -pipe -Wall main.cpp -o main -lrt -lm -lpthread -ldl``, then ``./main``."""
 
 from __future__ import annotations
 
