@@ -18,7 +18,13 @@ from backend_kernel_provisioner.common.cgroups import joining_argv
 from backend_kernel_provisioner.common.childproc import spawn
 from backend_kernel_provisioner.kernels import process
 from backend_kernel_provisioner.kernels.discard import discard_rest
-from backend_kernel_provisioner.kernels.process import ChildProcess, OutputRelay, cell_death_signal, run_child
+from backend_kernel_provisioner.kernels.process import (
+    ChildProcess,
+    OutputRelay,
+    cell_death_signal,
+    find_program,
+    run_child,
+)
 
 FLOOD = 30 * 1024 * 1024
 
@@ -117,3 +123,20 @@ async def test_a_join_that_fails_names_the_file_and_does_not_run_the_command(tmp
     assert proc.returncode == 125
     assert out == b""
     assert str(missing) in err.decode()
+
+
+def test_a_found_program_is_remembered_until_it_is_gone(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    for folder in (first, second):
+        tool = folder / "bkp-tool"
+        tool.write_text("#!/bin/sh\n")
+        tool.chmod(0o755)
+    path = f"{first}{os.pathsep}{second}"
+    assert find_program("bkp-tool", path) == str(first / "bkp-tool")
+    (first / "bkp-tool").unlink()
+    assert find_program("bkp-tool", path) == str(second / "bkp-tool"), "a vanished program is looked up again"
+    (second / "bkp-tool").chmod(0o644)
+    assert find_program("bkp-tool", path) is None, "a program no longer executable is not returned"
+    assert find_program("bkp-tool", str(first)) is None

@@ -42,6 +42,7 @@ from backend_kernel_provisioner.kernels.process import (
     ProgramNotFound,
     ProgramResult,
     cell_death_signal,
+    find_program,
     run_child,
 )
 
@@ -245,13 +246,11 @@ class BackendKernel(CellHistory, ReplyWithoutIdleFlush, KernelInfoWithoutDebugge
 
     def child_env(self) -> dict[str, str]:
         """Environment for programs the kernel runs: ours plus %env settings."""
-        env = dict(os.environ)
-        env.update(self.env_overrides)
-        return env
+        return {**os.environ, **self.env_overrides}
 
     def which(self, program: str) -> str | None:
-        """Full path of ``program`` on the children's PATH."""
-        return shutil.which(program, path=self.child_env().get("PATH"))
+        """Full path of ``program`` on the children's PATH (remembered per PATH: process.find_program)."""
+        return find_program(program, self.child_env().get("PATH"))
 
     async def request_input(self, prompt: str = "", password: bool = False) -> str | None:
         """Ask the frontend for one line (input_request); None for end of file or interrupt."""

@@ -13,6 +13,7 @@ import asyncio
 import codecs
 import contextlib
 import os
+import shutil
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -140,6 +141,25 @@ async def pump(reader: asyncio.StreamReader | None, name: str, relay: OutputRela
 
 
 # -- the child ----------------------------------------------------------------------------
+
+
+_found: dict[tuple[str, str | None], str] = {}
+
+
+def find_program(program: str, path: str | None) -> str | None:
+    """``shutil.which(program, path)``, remembered: a PATH walk costs a dozen ``stat`` calls per cell, and
+    the path found before is only checked to still be an executable (a program newly installed earlier
+    on PATH is seen once the one found before is gone, or PATH changes)."""
+    key = (program, path)
+    found = _found.get(key)
+    if found is not None and os.path.isfile(found) and os.access(found, os.X_OK):
+        return found
+    found = shutil.which(program, path=path)
+    if found is None:
+        _found.pop(key, None)
+    else:
+        _found[key] = found
+    return found
 
 
 def cell_death_signal() -> int | None:
