@@ -10,8 +10,9 @@ kernel sends that signal to the reading thread (:mod:`.prompt_order`), so the pr
 then and output stays fully buffered, on its own pipe, the rest of the time.
 
 The object is compiled once per compiler and flags (so ``-m32``, sanitizers and ``-flto`` match the
-program's), in the kernel's work folder; when it compiles neither with the cell's flags nor with their
-code-generation ones, cells are built without it (a warning in the kernel's log) and behave as before.
+program's), in the kernel's work folder, for the default flags as the kernel starts; when it compiles
+neither with the cell's flags nor with their code-generation ones, cells are built without it (a warning
+in the kernel's log) and behave as before.
 """
 
 from __future__ import annotations
@@ -78,8 +79,16 @@ class StdioPromptKernel(CompiledKernel):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._flush_objects: dict[str, str | None] = {}
+        self._flush_objects: dict[str, asyncio.Future[str | None]] = {}
         self._flush_object: str | None = None
+
+    def start(self) -> None:
+        """Compile the handler for the default flags now, beside the kernel's own start (the compiler is
+        another process): the first cell then finds it ready instead of compiling it first."""
+        super().start()
+        compiler = self.which(self.compiler) if self.flush_prompts else None
+        if compiler:
+            self._loop.call_soon(self._object_for, compiler)
 
     def child_env(self) -> dict[str, str]:
         env = super().child_env()
@@ -94,14 +103,17 @@ class StdioPromptKernel(CompiledKernel):
 
     async def execute_code(self, code: str) -> CellResult:
         compiler = self.which(self.compiler)
-        self._flush_object = await self._object_for(compiler) if compiler and self.flush_prompts else None
+        self._flush_object = None
+        if compiler and self.flush_prompts:  # shielded: an interrupted cell must not cancel the next cell's compile
+            self._flush_object = await asyncio.shield(self._object_for(compiler))
         return await super().execute_code(code)
 
-    async def _object_for(self, compiler: str) -> str | None:
-        """The handler compiled with ``compiler`` and the current flags (compiled on first use)."""
+    def _object_for(self, compiler: str) -> asyncio.Future[str | None]:
+        """The handler compiled with ``compiler`` and the current flags (compiling once, on first use)."""
         key = hashlib.sha256("\0".join((compiler, self.flags, FLUSH_SOURCE)).encode()).hexdigest()[:16]
-        if key not in self._flush_objects:
-            self._flush_objects[key] = await self._compile_object(compiler, key)
+        known = self._flush_objects.get(key)
+        if known is None or known.cancelled():
+            self._flush_objects[key] = asyncio.ensure_future(self._compile_object(compiler, key))
         return self._flush_objects[key]
 
     async def _compile_object(self, compiler: str, key: str) -> str | None:
