@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import compileall
 import os
 import shutil
 import subprocess
@@ -43,6 +44,14 @@ def install_kernelspecs() -> str:
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.environ["JUPYTER_PATH"] = os.path.join(prefix, "share", "jupyter")
     return prefix
+
+
+def compile_our_package() -> None:
+    """Byte-compile our package first, as ``pip install .`` does: from an editable install under
+    ``PYTHONDONTWRITEBYTECODE`` every kernel would compile our modules from source at each start."""
+    import backend_kernel_provisioner
+
+    compileall.compile_dir(os.path.dirname(backend_kernel_provisioner.__file__), quiet=1)
 
 
 async def run_peers(args: argparse.Namespace, prefix: str) -> list[str]:
@@ -101,6 +110,7 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown case(s): {', '.join(sorted(unknown))}")
     args.peers = args.peers or bool(set(args.only or ()) & set(PEER_PARTS))
+    compile_our_package()
     prefix = install_kernelspecs()
     return asyncio.run(main_async(args, prefix))
 
