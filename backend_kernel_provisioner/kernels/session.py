@@ -79,7 +79,9 @@ class SessionKernel(SessionInspection, BackendKernel):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.interp_session: InterpreterSession | None = None
-        self.relay = OutputRelay(self.stream, limit=0)
+        self._held: list[tuple[str, str]] = []  # what the interpreter printed before the first cell
+        self.relay = OutputRelay(lambda name, text: self._held.append((name, text)), limit=0)
+        self._early_start: asyncio.Future[Any] | None = None
         self._router = _Router(self)
         self._folders = itertools.count(1)
         self._cell_serial = 0
@@ -135,8 +137,24 @@ class SessionKernel(SessionInspection, BackendKernel):
 
         return toolchain_versions.remembered(program, version_args, ask)
 
+    async def kernel_info_request(self, stream: Any, ident: Any, parent: Any) -> None:
+        """Answer, then start the interpreter: a frontend asks this first, and the interpreter's own start
+        (R, Octave, Node.js: 50-200 ms) then passes while the user types, not in the first cell."""
+        await super().kernel_info_request(stream, ident, parent)
+        if self._early_start is None and self.interp_session is None:
+            self._early_start = asyncio.ensure_future(self._start_early())
+
+    async def _start_early(self) -> None:
+        try:
+            await self.start_session()
+        except Exception as exc:  # the first cell starts it again, and says what went wrong
+            self.log.debug("the interpreter did not start ahead of the first cell: %s", exc)
+
     async def start_session(self) -> InterpreterSession:
         """A running session, started (or restarted, with a notice) when needed."""
+        early = self._early_start
+        if early is not None and not early.done() and asyncio.current_task() is not early:
+            await asyncio.wait([early])  # the start begun after kernel_info: this one uses it
         if self.interp_session is not None and self.interp_session.running:
             return self.interp_session
         if self.interp_session is not None:
@@ -172,6 +190,9 @@ class SessionKernel(SessionInspection, BackendKernel):
         self._killed_on_interrupt = False
         self.relay.close()
         self.relay = OutputRelay(self.stream, limit=self.output_limit)
+        held, self._held = self._held, []
+        for name, text in held:  # the interpreter's start-up messages, in the first cell as before
+            self.stream(name, text)
         try:
             session = await self.start_session()
         except SessionStartError as exc:
@@ -303,6 +324,8 @@ class SessionKernel(SessionInspection, BackendKernel):
     async def stop_children(self) -> None:
         """The running program, then the interpreter, each given ``shutdown_grace`` to exit cleanly."""
         await super().stop_children()
+        if self._early_start is not None and not self._early_start.done():  # let it finish, then stop it
+            await asyncio.wait([self._early_start], timeout=self.shutdown_grace)
         session, self.interp_session = self.interp_session, None
         if session is not None and not await session.stop(self.shutdown_grace, self.loader_reopens_cells):
             self.log.warning("the %s interpreter did not exit within %g s of the end of its input; killed",
