@@ -103,7 +103,7 @@ class ResourceWatch:
         self.previous_death = previous_death
         self.work_dir = work_dir
         self._known: dict[int, _Known] = {}
-        self._before = (0, 0)
+        self._before: tuple[int, int] | None = None  # the counters after the previous cell (or at the first)
 
     @classmethod
     def from_env(cls, work_dir: str = "") -> ResourceWatch:
@@ -114,12 +114,14 @@ class ResourceWatch:
     # -- around a cell ------------------------------------------------------------------------------
 
     def cell_started(self, publish: Publish | None) -> None:
-        """Take the counters; with ``publish`` (a cell whose output is shown) tell the previous death, once."""
+        """Take the counters (at the first cell; then the previous cell's end reading stands, so a program
+        killed between cells is told by the next cell); with ``publish`` tell the previous death, once."""
         if publish is not None and self.previous_death:
             text, self.previous_death = self.previous_death, ""
             publish("stderr", f"[{text}]\n")
         self._known = {pid: k for pid, k in self._known.items() if k.persistent and k.returncode is None}
-        self._before = self._counters()
+        if self._before is None:  # later cells start from the previous cell's reading: one read per cell
+            self._before = self._counters()
 
     def program_started(self, argv0: str, child: Child, persistent: bool = False) -> None:
         """Remember a program the kernel started, to name it if the OOM killer ends it."""
@@ -133,8 +135,8 @@ class ResourceWatch:
         """What the limits did since :meth:`cell_started` (reads the kernel log off the event loop)."""
         if self.cgroup is None:
             return Verdict()
-        oom_before, pids_before = self._before
-        oom_kills, refusals = self._counters()
+        oom_before, pids_before = self._before or (0, 0)
+        oom_kills, refusals = self._before = self._counters()  # a kill between cells is told by the next one
         oom = ""
         if oom_kills > oom_before:
             victims = await asyncio.to_thread(self._logged_victims, oom_kills - oom_before)
