@@ -98,7 +98,7 @@ def blocked_reading(pids: list[int], target: str | Collection[str]) -> bool:
             if len(fields) < 2 or not fields[0].isdigit():
                 continue  # "running" or "-1 ..." (not in a syscall)
             number, first_arg = int(fields[0]), int(fields[1], 16)
-            if number in _ARCH["read"] and _fd_target(pid, first_arg) in targets:
+            if number in READ_SYSCALLS and _fd_target(pid, first_arg) in targets:
                 return True
             if number in _ARCH["epoll"] and any(
                 _fd_target(pid, fd) in targets for fd in _epoll_watches(pid, first_arg)

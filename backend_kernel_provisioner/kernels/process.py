@@ -31,7 +31,6 @@ Publish = Callable[[str, str], None]
 AskInput = Callable[[str, bool], Awaitable["str | None"]]
 
 
-
 class ProgramNotFound(Exception):
     """The program to run does not exist: the toolchain is missing."""
 

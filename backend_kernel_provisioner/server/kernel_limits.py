@@ -89,9 +89,7 @@ class KernelLimits:
 
     def command(self, argv: list[str]) -> list[str]:
         """The kernel's command line, joining its cgroup before it starts, so nothing escapes it."""
-        if self.cgroup is None:
-            return list(argv)
-        return joining_argv(self.cgroup.procs_files, argv)
+        return joining_argv(self.cgroup.procs_files if self.cgroup is not None else [], argv)
 
     def out_of_memory(self) -> bool:
         """Whether the OOM killer struck in this launch's cgroup (the leaf is the launch's own)."""
